@@ -1,0 +1,138 @@
+//! Finds one top-level field of a JSON object without decoding the rest.
+//!
+//! Sources decode each line into the user's typed record with serde, and take the event time
+//! from a field named at run time (`--time-field`). Rather than parse every line twice, this
+//! scanner walks the line once at byte level, skipping strings and nested values, and returns
+//! the raw text of the named top-level field. It is a fraction of the cost of the serde parse.
+
+/// The raw value of a top-level field.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RawValue<'a> {
+    /// A JSON string's contents (escapes kept as written; time strings have none).
+    Str(&'a str),
+    /// A number, as written.
+    Number(&'a str),
+    /// `null`, `true`, `false`, an object or an array.
+    Other,
+}
+
+/// Returns the value of `key` at the top level of the JSON object in `line`, or `None` if the
+/// line is not an object or the key is absent at the top level.
+pub fn find_top_level<'a>(line: &'a [u8], key: &str) -> Option<RawValue<'a>> {
+    let key = key.as_bytes();
+    let mut pos = skip_ws(line, 0);
+    if line.get(pos) != Some(&b'{') {
+        return None;
+    }
+    pos += 1;
+    loop {
+        pos = skip_ws(line, pos);
+        match line.get(pos)? {
+            b'}' => return None,
+            b',' => {
+                pos += 1;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let key_end = string_end(line, pos)?;
+        let this_key = &line[pos + 1..key_end - 1];
+        pos = skip_ws(line, key_end);
+        if line.get(pos) != Some(&b':') {
+            return None;
+        }
+        pos = skip_ws(line, pos + 1);
+        let value_end = value_end(line, pos)?;
+        if this_key == key {
+            let text = std::str::from_utf8(&line[pos..value_end]).ok()?;
+            return Some(match line[pos] {
+                b'"' => RawValue::Str(&text[1..text.len() - 1]),
+                b'-' | b'0'..=b'9' => RawValue::Number(text),
+                _ => RawValue::Other,
+            });
+        }
+        pos = value_end;
+    }
+}
+
+fn skip_ws(line: &[u8], mut pos: usize) -> usize {
+    while matches!(line.get(pos), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        pos += 1;
+    }
+    pos
+}
+
+/// `pos` is at an opening quote; returns the index just past the closing quote.
+fn string_end(line: &[u8], pos: usize) -> Option<usize> {
+    let mut i = pos + 1;
+    loop {
+        let offset = memchr::memchr2(b'"', b'\\', &line[i..])?;
+        i += offset;
+        if line[i] == b'\\' {
+            i += 2;
+        } else {
+            return Some(i + 1);
+        }
+    }
+}
+
+/// Returns the index just past the value starting at `pos`.
+fn value_end(line: &[u8], pos: usize) -> Option<usize> {
+    match line.get(pos)? {
+        b'"' => string_end(line, pos),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = pos;
+            loop {
+                match line.get(i)? {
+                    b'"' => {
+                        i = string_end(line, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let mut i = pos;
+            while let Some(&b) = line.get(i) {
+                if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
+                    break;
+                }
+                i += 1;
+            }
+            (i > pos).then_some(i)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_top_level_fields_only() {
+        let line = br#"{"nested":{"ts":1},"title":"a \"ts\": 5","ts":1767225600000,"x":[1,{"ts":2}]}"#;
+        assert_eq!(find_top_level(line, "ts"), Some(RawValue::Number("1767225600000")));
+        assert_eq!(find_top_level(line, "title"), Some(RawValue::Str(r#"a \"ts\": 5"#)));
+        assert_eq!(find_top_level(line, "nested"), Some(RawValue::Other));
+        assert_eq!(find_top_level(line, "missing"), None);
+        assert_eq!(find_top_level(br#"{ "t" : "2026-01-01T00:00:00Z" }"#, "t"), Some(RawValue::Str("2026-01-01T00:00:00Z")));
+    }
+
+    #[test]
+    fn tolerates_garbage() {
+        for line in [&b""[..], b"[1,2]", b"{\"ts\"", b"{\"ts\":", b"{\"a\":\"unterminated", b"not json", b"{\"ts\" 5}"] {
+            assert_eq!(find_top_level(line, "ts"), None, "{:?}", String::from_utf8_lossy(line));
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The sink operator: gathers a stream on worker 0 and writes it tick by tick in canonical order.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::Operator;
+
+use super::Sink;
+use super::writers::{RecordWriter, open_writer};
+use crate::metrics::Metrics;
+use crate::record::OutputStream;
+use crate::time::Tick;
+
+/// What a sink needs from the run around it.
+#[derive(Clone)]
+pub struct SinkContext {
+    pub metrics: Metrics,
+    /// Write failures; the run reports them and fails.
+    pub errors: Arc<Mutex<Vec<String>>>,
+    /// Count written records as the run's output (`false` for side outputs such as late records).
+    pub count_output: bool,
+}
+
+/// Writes a stream to a [`Sink`].
+///
+/// ```
+/// use timely::dataflow::operators::{ToStream, Probe};
+/// use weir_engine::sink::{MemorySink, Sink, SinkContext, SinkExt};
+///
+/// let captured = MemorySink::new();
+/// let sink = Sink::Memory(captured.clone());
+/// timely::example(move |scope| {
+///     let ctx = SinkContext { metrics: Default::default(), errors: Default::default(), count_output: true };
+///     vec![3u32, 1, 2].to_stream(scope).sink_to(&sink, &ctx);
+/// });
+/// assert_eq!(captured.records(), vec![1, 2, 3]); // canonical order within a tick
+/// ```
+pub trait SinkExt<'scope, T> {
+    /// Writes every record; returns an empty stream whose frontier tells what has been written.
+    fn sink_to(self, sink: &Sink<T>, ctx: &SinkContext) -> StreamVec<'scope, Tick, ()>;
+}
+
+impl<'scope, T> SinkExt<'scope, T> for OutputStream<'scope, T>
+where
+    T: timely::ExchangeData + Serialize + Clone,
+{
+    fn sink_to(self, sink: &Sink<T>, ctx: &SinkContext) -> StreamVec<'scope, Tick, ()> {
+        let writes_here = self.scope().index() == 0;
+        let sink = sink.clone();
+        let ctx = ctx.clone();
+        let encode = !matches!(sink, Sink::Discard);
+        self.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Exchange::new(|_: &T| 0), "Sink", move |_cap, _info| {
+            let mut writer: Option<Box<dyn RecordWriter<T>>> = None;
+            let mut failed = false;
+            let mut finished = false;
+            let mut pending: BTreeMap<Tick, (Capability<Tick>, Vec<T>)> = BTreeMap::new();
+            let fail = move |ctx: &SinkContext, message: String| ctx.errors.lock().unwrap().push(message);
+            move |(input, frontier), _output| {
+                input.for_each_stamp(|cap, containers| {
+                    let Some(cap) = cap.retain_least(0) else { return };
+                    let entry = pending.entry(*cap.time()).or_insert_with(|| (cap, Vec::new()));
+                    for container in containers {
+                        entry.1.append(container);
+                    }
+                });
+                if !writes_here || failed {
+                    pending.clear();
+                    return;
+                }
+                if writer.is_none() && !finished {
+                    match open_writer(&sink) {
+                        Ok(opened) => writer = Some(opened),
+                        Err(error) => {
+                            failed = true;
+                            fail(&ctx, error.to_string());
+                            pending.clear();
+                            return;
+                        }
+                    }
+                }
+                while let Some(entry) = pending.first_entry() {
+                    if frontier.less_equal(entry.key()) {
+                        break;
+                    }
+                    let (tick, (_cap, records)) = entry.remove_entry();
+                    let count = records.len() as u64;
+                    if let Err(message) = write_tick(writer.as_mut().unwrap().as_mut(), tick, records, encode) {
+                        failed = true;
+                        fail(&ctx, message);
+                        pending.clear();
+                        return;
+                    }
+                    if ctx.count_output {
+                        ctx.metrics.events_out.add(count);
+                    }
+                }
+                if frontier.is_empty() && pending.is_empty() && !finished {
+                    finished = true;
+                    if let Some(mut done) = writer.take() {
+                        if let Err(error) = done.finish() {
+                            fail(&ctx, error.to_string());
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Writes one tick's records sorted by their JSON encoding.
+fn write_tick<T: Serialize>(writer: &mut dyn RecordWriter<T>, tick: Tick, records: Vec<T>, encode: bool) -> Result<(), String> {
+    let mut encoded = Vec::with_capacity(records.len());
+    for record in records {
+        let json = if encode { serde_json::to_string(&record).map_err(|e| format!("cannot encode output: {e}"))? } else { String::new() };
+        encoded.push((json, record));
+    }
+    encoded.sort_by(|a, b| a.0.cmp(&b.0));
+    for (json, record) in encoded {
+        writer.write(tick, &json, record).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! Segment readers: each turns one piece of an input (a byte range of a JSONL file, a CSV file,
+//! a Parquet row group, an in-memory vector) into decoded records or dead letters.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::EngineError;
+use crate::format::arrow_serde::deserialize_row;
+use crate::format::json_time::{RawValue, find_top_level};
+use crate::metrics::Metrics;
+use crate::record::Timed;
+use crate::time::TimeSpec;
+
+/// One decoded input item.
+pub enum Decoded<T> {
+    Record(Timed<T>),
+    Bad { position: String, reason: String, raw: Vec<u8> },
+}
+
+/// A reader of one segment. `read` appends at most `max` items and returns `true` once the
+/// segment is exhausted.
+pub trait SegmentReader<T> {
+    fn read(&mut self, max: usize, out: &mut Vec<Decoded<T>>) -> Result<bool, EngineError>;
+    /// The name of the source, for dead letters.
+    fn name(&self) -> &str;
+}
+
+/// Decodes one JSON line: the event time from the configured top-level field, the record with
+/// serde.
+pub fn decode_json_line<T: DeserializeOwned>(line: &[u8], time: &TimeSpec) -> Result<Timed<T>, String> {
+    let ms = match find_top_level(line, &time.field) {
+        Some(RawValue::Number(text)) | Some(RawValue::Str(text)) => time.parse_text(text)?,
+        Some(RawValue::Other) => return Err(format!("time field {:?} is not a number or string", time.field)),
+        None => {
+            // Tell "not JSON at all" apart from "no time field".
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+                Err(e) => format!("invalid JSON: {e}"),
+                Ok(_) => format!("missing time field {:?}", time.field),
+            });
+        }
+    };
+    let data = serde_json::from_slice::<T>(line).map_err(|e| format!("invalid record: {e}"))?;
+    Ok(Timed::new(ms, data))
+}
+
+/// The lines of a JSONL file that *start* in the byte range `[start, end)`.
+pub struct JsonLinesReader<T> {
+    name: String,
+    reader: BufReader<File>,
+    path: PathBuf,
+    /// Byte offset of the next line.
+    offset: u64,
+    end: u64,
+    line_no: Option<u64>,
+    line: Vec<u8>,
+    time: TimeSpec,
+    metrics: Metrics,
+    _marker: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> JsonLinesReader<T> {
+    pub fn open(path: &Path, start: u64, end: u64, time: TimeSpec, metrics: Metrics) -> Result<Self, EngineError> {
+        let file = File::open(path).map_err(|e| EngineError::read(path, e))?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut offset = start;
+        if start > 0 {
+            // The line that straddles `start` belongs to the previous segment: skip to the
+            // first line beginning at or after `start`.
+            reader.seek(SeekFrom::Start(start - 1)).map_err(|e| EngineError::read(path, e))?;
+            let mut skipped = Vec::new();
+            let n = reader.read_until(b'\n', &mut skipped).map_err(|e| EngineError::read(path, e))?;
+            offset = start - 1 + n as u64;
+        }
+        Ok(JsonLinesReader {
+            name: path.display().to_string(),
+            reader,
+            path: path.to_owned(),
+            offset,
+            end,
+            // Line numbers are only known when the segment starts at the top of the file.
+            line_no: (start == 0).then_some(0),
+            line: Vec::with_capacity(512),
+            time,
+            metrics,
+            _marker: std::marker::PhantomData,
+        })
+    }
+
+    fn position(&self, line_start: u64) -> String {
+        match self.line_no {
+            Some(n) => format!("line {n} (byte {line_start})"),
+            None => format!("byte {line_start}"),
+        }
+    }
+}
+
+impl<T: DeserializeOwned> SegmentReader<T> for JsonLinesReader<T> {
+    fn read(&mut self, max: usize, out: &mut Vec<Decoded<T>>) -> Result<bool, EngineError> {
+        let mut produced = 0;
+        while produced < max {
+            if self.offset >= self.end {
+                return Ok(true);
+            }
+            self.line.clear();
+            let n = self.reader.read_until(b'\n', &mut self.line).map_err(|e| EngineError::read(&self.path, e))?;
+            if n == 0 {
+                return Ok(true);
+            }
+            let line_start = self.offset;
+            self.offset += n as u64;
+            self.metrics.bytes_read.add(n as u64);
+            if let Some(no) = self.line_no.as_mut() {
+                *no += 1;
+            }
+            let line = trim_line_end(&self.line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            produced += 1;
+            out.push(match decode_json_line(line, &self.time) {
+                Ok(record) => Decoded::Record(record),
+                Err(reason) => Decoded::Bad { position: self.position(line_start), reason, raw: line.to_vec() },
+            });
+        }
+        Ok(false)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let mut end = line.len();
+    while end > 0 && matches!(line[end - 1], b'\n' | b'\r') {
+        end -= 1;
+    }
+    &line[..end]
+}
+
+/// A whole CSV file with a header line. Records are decoded with serde by column name.
+pub struct CsvReader<T> {
+    name: String,
+    reader: csv::Reader<File>,
+    headers: csv::StringRecord,
+    time_column: usize,
+    time: TimeSpec,
+    record: csv::StringRecord,
+    last_byte: u64,
+    metrics: Metrics,
+    _marker: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> CsvReader<T> {
+    pub fn open(path: &Path, time: TimeSpec, metrics: Metrics) -> Result<Self, EngineError> {
+        let file = File::open(path).map_err(|e| EngineError::read(path, e))?;
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+        let headers = reader.headers().map_err(|e| EngineError::read(path, std::io::Error::other(e)))?.clone();
+        let time_column = headers
+            .iter()
+            .position(|h| h == time.field)
+            .ok_or_else(|| EngineError::MissingTimeColumn { path: path.to_owned(), column: time.field.clone() })?;
+        Ok(CsvReader {
+            name: path.display().to_string(),
+            reader,
+            headers,
+            time_column,
+            time,
+            record: csv::StringRecord::new(),
+            last_byte: 0,
+            metrics,
+            _marker: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: DeserializeOwned> SegmentReader<T> for CsvReader<T> {
+    fn read(&mut self, max: usize, out: &mut Vec<Decoded<T>>) -> Result<bool, EngineError> {
+        for _ in 0..max {
+            let more = match self.reader.read_record(&mut self.record) {
+                Ok(more) => more,
+                Err(e) => {
+                    // A broken row (e.g. invalid UTF-8): dead-letter it and keep reading.
+                    let position = e.position().map_or("unknown".into(), |p| format!("line {}", p.line()));
+                    out.push(Decoded::Bad { position, reason: format!("unreadable CSV row: {e}"), raw: Vec::new() });
+                    continue;
+                }
+            };
+            let byte = self.reader.position().byte();
+            self.metrics.bytes_read.add(byte - self.last_byte);
+            self.last_byte = byte;
+            if !more {
+                return Ok(true);
+            }
+            let line = self.record.position().map_or(0, |p| p.line());
+            let decoded = self
+                .record
+                .get(self.time_column)
+                .ok_or_else(|| format!("row has no column {:?}", self.time.field))
+                .and_then(|text| self.time.parse_text(text))
+                .and_then(|ms| {
+                    self.record
+                        .deserialize::<T>(Some(&self.headers))
+                        .map(|data| Timed::new(ms, data))
+                        .map_err(|e| format!("invalid record: {e}"))
+                });
+            out.push(match decoded {
+                Ok(record) => Decoded::Record(record),
+                Err(reason) => Decoded::Bad {
+                    position: format!("line {line}"),
+                    reason,
+                    raw: self.record.iter().collect::<Vec<_>>().join(",").into_bytes(),
+                },
+            });
+        }
+        Ok(false)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// One row group of a Parquet file, decoded row by row through the Arrow ↔ serde bridge.
+pub struct ParquetReader<T> {
+    name: String,
+    path: PathBuf,
+    row_group: usize,
+    batches: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    current: Option<(arrow::record_batch::RecordBatch, usize)>,
+    rows_done: u64,
+    bytes_per_row: u64,
+    time: TimeSpec,
+    metrics: Metrics,
+    _marker: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> ParquetReader<T> {
+    pub fn open(path: &Path, row_group: usize, time: TimeSpec, metrics: Metrics) -> Result<Self, EngineError> {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let file = File::open(path).map_err(|e| EngineError::read(path, e))?;
+        let parquet_error = |e: parquet::errors::ParquetError| EngineError::Parquet { path: path.to_owned(), message: e.to_string() };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
+        let group = builder.metadata().row_group(row_group);
+        let bytes_per_row = (group.compressed_size().max(0) as u64) / (group.num_rows().max(1) as u64);
+        let batches = builder.with_row_groups(vec![row_group]).with_batch_size(8192).build().map_err(parquet_error)?;
+        Ok(ParquetReader {
+            name: path.display().to_string(),
+            path: path.to_owned(),
+            row_group,
+            batches,
+            current: None,
+            rows_done: 0,
+            bytes_per_row,
+            time,
+            metrics,
+            _marker: std::marker::PhantomData,
+        })
+    }
+
+    fn decode(&self, batch: &arrow::record_batch::RecordBatch, row: usize) -> Result<Timed<T>, String> {
+        let column = batch.column_by_name(&self.time.field).ok_or_else(|| format!("missing time column {:?}", self.time.field))?;
+        let ms = time_cell(column.as_ref(), row, &self.time)?;
+        let data = deserialize_row::<T>(batch, row).map_err(|e| format!("invalid record: {e}"))?;
+        Ok(Timed::new(ms, data))
+    }
+}
+
+/// Reads an event time from an Arrow cell: integers and floats per the time format, Arrow
+/// timestamps by their unit, strings parsed as text.
+fn time_cell(column: &dyn arrow::array::Array, row: usize, time: &TimeSpec) -> Result<i64, String> {
+    use arrow::array::*;
+    use arrow::datatypes::{DataType, TimeUnit};
+    if column.is_null(row) {
+        return Err(format!("time field {:?} is null", time.field));
+    }
+    let any = column.as_any();
+    match column.data_type() {
+        DataType::Int64 => time.from_number(any.downcast_ref::<Int64Array>().unwrap().value(row) as f64),
+        DataType::Int32 => time.from_number(any.downcast_ref::<Int32Array>().unwrap().value(row) as f64),
+        DataType::UInt64 => time.from_number(any.downcast_ref::<UInt64Array>().unwrap().value(row) as f64),
+        DataType::Float64 => time.from_number(any.downcast_ref::<Float64Array>().unwrap().value(row)),
+        DataType::Utf8 => time.parse_text(any.downcast_ref::<StringArray>().unwrap().value(row)),
+        DataType::LargeUtf8 => time.parse_text(any.downcast_ref::<LargeStringArray>().unwrap().value(row)),
+        DataType::Timestamp(unit, _) => {
+            let raw = match unit {
+                TimeUnit::Second => any.downcast_ref::<TimestampSecondArray>().unwrap().value(row) * 1000,
+                TimeUnit::Millisecond => any.downcast_ref::<TimestampMillisecondArray>().unwrap().value(row),
+                TimeUnit::Microsecond => any.downcast_ref::<TimestampMicrosecondArray>().unwrap().value(row) / 1000,
+                TimeUnit::Nanosecond => any.downcast_ref::<TimestampNanosecondArray>().unwrap().value(row) / 1_000_000,
+            };
+            TimeSpec::millis(&time.field).from_number(raw as f64)
+        }
+        other => Err(format!("time column {:?} has unsupported type {other}", time.field)),
+    }
+}
+
+impl<T: DeserializeOwned> SegmentReader<T> for ParquetReader<T> {
+    fn read(&mut self, max: usize, out: &mut Vec<Decoded<T>>) -> Result<bool, EngineError> {
+        let mut produced = 0;
+        while produced < max {
+            if self.current.as_ref().is_none_or(|(batch, row)| *row >= batch.num_rows()) {
+                match self.batches.next() {
+                    None => return Ok(true),
+                    Some(Err(e)) => return Err(EngineError::Parquet { path: self.path.clone(), message: e.to_string() }),
+                    Some(Ok(batch)) => self.current = Some((batch, 0)),
+                }
+                continue;
+            }
+            let (batch, row) = self.current.as_ref().unwrap();
+            let (batch, row) = (batch.clone(), *row);
+            out.push(match self.decode(&batch, row) {
+                Ok(record) => Decoded::Record(record),
+                Err(reason) => Decoded::Bad {
+                    position: format!("row {} of row group {}", self.rows_done, self.row_group),
+                    reason,
+                    raw: Vec::new(),
+                },
+            });
+            self.current.as_mut().unwrap().1 += 1;
+            self.rows_done += 1;
+            self.metrics.bytes_read.add(self.bytes_per_row);
+            produced += 1;
+        }
+        Ok(false)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Records held in memory (tests, examples), handed out `max` at a time.
+pub struct MemoryReader<T> {
+    records: Arc<Vec<Timed<T>>>,
+    next: usize,
+    chunk: usize,
+}
+
+impl<T> MemoryReader<T> {
+    pub fn new(records: Arc<Vec<Timed<T>>>, chunk: usize) -> Self {
+        MemoryReader { records, next: 0, chunk: chunk.max(1) }
+    }
+}
+
+impl<T: Clone> SegmentReader<T> for MemoryReader<T> {
+    fn read(&mut self, max: usize, out: &mut Vec<Decoded<T>>) -> Result<bool, EngineError> {
+        let end = (self.next + max.min(self.chunk)).min(self.records.len());
+        out.extend(self.records[self.next..end].iter().cloned().map(Decoded::Record));
+        self.next = end;
+        Ok(self.next >= self.records.len())
+    }
+    fn name(&self) -> &str {
+        "memory"
+    }
+}
+
+/// A reader whose records were all loaded and sorted by event time first (stable, so ties keep
+/// file order): for small logs that are not in time order at all.
+pub struct SortedReader<T> {
+    name: String,
+    items: std::vec::IntoIter<Decoded<T>>,
+}
+
+impl<T> SortedReader<T> {
+    pub fn load(mut inner: Box<dyn SegmentReader<T>>) -> Result<Self, EngineError> {
+        let mut items = Vec::new();
+        while !inner.read(64 * 1024, &mut items)? {}
+        // Dead letters first (they have no time), then records by time.
+        items.sort_by_key(|item| match item {
+            Decoded::Record(r) => Some(r.time),
+            Decoded::Bad { .. } => None,
+        });
+        Ok(SortedReader { name: inner.name().to_owned(), items: items.into_iter() })
+    }
+}
+
+impl<T> SegmentReader<T> for SortedReader<T> {
+    fn read(&mut self, max: usize, out: &mut Vec<Decoded<T>>) -> Result<bool, EngineError> {
+        out.extend(self.items.by_ref().take(max));
+        Ok(self.items.len() == 0)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Reads a whole file's bytes (for small helpers and tests).
+pub fn read_to_end(path: &Path) -> Result<Vec<u8>, EngineError> {
+    let mut bytes = Vec::new();
+    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| EngineError::read(path, e))?;
+    Ok(bytes)
+}

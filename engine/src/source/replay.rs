@@ -1,0 +1,194 @@
+//! The timely operator that runs a [`Source`]: reads this worker's segments, stamps records
+//! with ticks, splits off late records and dead letters, and holds back the frontier.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::Scope;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::probe::Handle as ProbeHandle;
+
+use super::Source;
+use super::reader::{Decoded, SegmentReader};
+use crate::deadletter::DeadLetters;
+use crate::metrics::Metrics;
+use crate::record::{EventStream, Timed};
+use crate::time::{Tick, TickSpec, Watermark};
+
+/// What a source needs from the run around it.
+#[derive(Clone)]
+pub struct SourceContext {
+    pub tick: TickSpec,
+    pub metrics: Metrics,
+    pub dead_letters: DeadLetters,
+    /// Failures that end a segment early (an unreadable file); the run reports them.
+    pub errors: Arc<Mutex<Vec<String>>>,
+    /// The frontier of what the pipeline has retired (its sink's input), for flow control.
+    pub retired: ProbeHandle<Tick>,
+}
+
+struct SegmentState<T> {
+    reader: Box<dyn SegmentReader<T>>,
+    watermark: Watermark,
+    done: bool,
+}
+
+/// Builds the source operator on this worker: returns the on-time records and the late ones.
+pub fn build_source<'scope, T>(
+    scope: Scope<'scope, Tick>,
+    source: &Source<T>,
+    ctx: &SourceContext,
+) -> (EventStream<'scope, T>, EventStream<'scope, T>)
+where
+    T: DeserializeOwned + Clone + timely::ExchangeData,
+{
+    let mut builder = OperatorBuilder::new("Source".to_owned(), scope);
+    let activator = scope.activator_for(builder.operator_info().address);
+    let (output, stream) = builder.new_output::<Vec<Timed<T>>>();
+    let (late_output, late_stream) = builder.new_output::<Vec<Timed<T>>>();
+    let mut output = OutputBuilder::<_, CapacityContainerBuilder<Vec<Timed<T>>>>::from(output);
+    let mut late_output = OutputBuilder::<_, CapacityContainerBuilder<Vec<Timed<T>>>>::from(late_output);
+
+    let ctx = ctx.clone();
+    let bound = source.out_of_orderness_ms();
+    let max_ahead = source.max_ahead_ms();
+    let speed = source.speed();
+    let batch = source.batch();
+    let readers = source.open_for_worker(scope.index(), scope.peers(), &ctx.metrics);
+
+    builder.build(move |mut capabilities| {
+        let late_cap = capabilities.pop();
+        let cap = capabilities.pop();
+        let mut caps = cap.zip(late_cap);
+        let mut segments: Vec<SegmentState<T>> = match readers {
+            Ok(readers) => readers
+                .into_iter()
+                .map(|reader| SegmentState { reader, watermark: Watermark::new(bound), done: false })
+                .collect(),
+            Err(error) => {
+                ctx.errors.lock().unwrap().push(error.to_string());
+                Vec::new()
+            }
+        };
+        let mut primed = false;
+        let mut clock: Option<(Instant, i64)> = None;
+        let mut items = Vec::with_capacity(batch);
+        let mut on_time: Vec<(Tick, Timed<T>)> = Vec::with_capacity(batch);
+        let mut late = Vec::new();
+
+        move |_frontiers| {
+            let Some((cap, late_cap)) = caps.as_mut() else { return };
+            // Read every segment once first, so that each has a watermark before we choose
+            // which one is furthest behind.
+            let mut turns: Vec<usize> = if primed { Vec::new() } else { (0..segments.len()).collect() };
+            if primed {
+                if let Some(next) = furthest_behind(&segments) {
+                    let mark = segments[next].watermark.current().unwrap_or(i64::MIN);
+                    if let Some(ahead) = max_ahead {
+                        let tick = ctx.tick.tick_of(mark);
+                        if tick > ahead && ctx.retired.less_than(&(tick - ahead)) {
+                            // Downstream has not caught up: try again on the next step.
+                            activator.activate();
+                            return;
+                        }
+                    }
+                    if let (Some(speed), Some((wall, first))) = (speed, clock) {
+                        let allowed = first + (wall.elapsed().as_secs_f64() * 1000.0 * speed) as i64;
+                        let seen = segments[next].watermark.max_seen().unwrap_or(first);
+                        if seen > allowed {
+                            let wait = ((seen - allowed) as f64 / speed).ceil() as u64;
+                            activator.activate_after(Duration::from_millis(wait.clamp(1, 1000)));
+                            return;
+                        }
+                    }
+                    turns.push(next);
+                }
+            }
+            for index in turns {
+                let segment = &mut segments[index];
+                match segment.reader.read(batch, &mut items) {
+                    Ok(done) => segment.done = done,
+                    Err(error) => {
+                        ctx.errors.lock().unwrap().push(error.to_string());
+                        segment.done = true;
+                    }
+                }
+                for item in items.drain(..) {
+                    match item {
+                        Decoded::Record(record) => {
+                            ctx.metrics.events_in.add(1);
+                            if segment.watermark.observe(record.time) {
+                                on_time.push((ctx.tick.tick_of(record.time), record));
+                            } else {
+                                ctx.metrics.late.add(1);
+                                late.push(record);
+                            }
+                        }
+                        Decoded::Bad { position, reason, raw } => {
+                            ctx.dead_letters.reject(&ctx.metrics, segment.reader.name(), position, reason, &raw)
+                        }
+                    }
+                }
+            }
+            primed = true;
+            if clock.is_none() && speed.is_some() {
+                let first = segments.iter().filter_map(|s| s.watermark.max_seen()).min();
+                clock = first.map(|first| (Instant::now(), first));
+            }
+            send_grouped_by_tick(&mut output, cap, &mut on_time);
+            if !late.is_empty() {
+                late_output.activate().session(&*late_cap).give_iterator(late.drain(..));
+            }
+
+            // Hold the capability at the smallest watermark among unfinished segments.
+            let unfinished = segments.iter().filter(|s| !s.done);
+            let hold = unfinished.map(|s| s.watermark.current().map_or(0, |mark| ctx.tick.tick_of(mark))).min();
+            match hold {
+                None => caps = None,
+                Some(tick) => {
+                    let tick = tick.max(*cap.time());
+                    cap.downgrade(&tick);
+                    late_cap.downgrade(&tick);
+                    activator.activate();
+                }
+            }
+        }
+    });
+    (stream, late_stream)
+}
+
+/// The unfinished segment with the smallest watermark (a segment with none yet comes first).
+fn furthest_behind<T>(segments: &[SegmentState<T>]) -> Option<usize> {
+    segments
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.done)
+        .min_by_key(|(_, s)| s.watermark.current().unwrap_or(i64::MIN))
+        .map(|(i, _)| i)
+}
+
+/// Sends records at their own ticks: one session per distinct tick.
+fn send_grouped_by_tick<T: 'static>(
+    output: &mut OutputBuilder<Tick, CapacityContainerBuilder<Vec<Timed<T>>>>,
+    cap: &Capability<Tick>,
+    records: &mut Vec<(Tick, Timed<T>)>,
+) {
+    if records.is_empty() {
+        return;
+    }
+    records.sort_by_key(|(tick, _)| *tick);
+    let mut output = output.activate();
+    let mut drain = records.drain(..).peekable();
+    while let Some((tick, record)) = drain.next() {
+        let at = cap.delayed(&tick);
+        let mut session = output.session(&at);
+        session.give(record);
+        while let Some((_, record)) = drain.next_if(|(t, _)| *t == tick) {
+            session.give(record);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! # weir-operators: machine-learning operators for Weir
+//!
+//! This crate holds the operators that know about machine learning — featurization,
+//! tokenization, ONNX scoring, incremental fine-tuning, evaluation — built on `weir-engine`'s
+//! streams and knowing no pipeline. So far it has the feature hashing that the scoring and
+//! training operators share; the operators themselves arrive with their issues.
+
+pub mod hashing;

@@ -1,0 +1,21 @@
+//! The `weir` command-line tool: run pipelines, generate data, benchmark.
+
+mod bench;
+mod cli;
+mod generate;
+mod run;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    let result = match args.command {
+        cli::Command::Run(options) => run::run(options),
+        cli::Command::Gen(options) => generate::generate(options),
+        cli::Command::Bench(options) => bench::bench(options),
+    };
+    if let Err(error) = result {
+        eprintln!("weir: error: {error:#}");
+        std::process::exit(1);
+    }
+}
