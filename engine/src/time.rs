@@ -166,7 +166,8 @@ mod tests {
         assert_eq!(ticks.tick_of(1000), 1000);
         assert_eq!(ticks.tick_of(1001), 2000);
         assert_eq!(ticks.closing_tick(60_000), 60_000);
-        assert_eq!(ticks.closing_tick(60_001), 61_000);
+        assert_eq!(ticks.closing_tick(60_001), 60_000);
+        assert_eq!(ticks.closing_tick(60_002), 61_000);
     }
 
     #[test]

