@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # --- setup: each step is idempotent and fetches only what is missing ---------------------
+scripts/setup/onnxruntime.sh   # ONNX Runtime library -> .cache/onnxruntime/
+scripts/setup/python.sh        # reference Python (onnxruntime, onnx, tokenizers) -> .cache/venv/
 
 # --- services -----------------------------------------------------------------------------
 cleanup() {

@@ -3,6 +3,10 @@
 //! This crate holds the operators that know about machine learning — featurization,
 //! tokenization, ONNX scoring, incremental fine-tuning, evaluation — built on `weir-engine`'s
 //! streams and knowing no pipeline. So far it has the feature hashing that the scoring and
-//! training operators share; the operators themselves arrive with their issues.
+//! training operators share, and the [`ModelVersion`] record through which a trainer publishes
+//! versions to the scorers; the operators themselves arrive with their issues.
 
 pub mod hashing;
+pub mod model_version;
+
+pub use model_version::ModelVersion;
