@@ -7,16 +7,20 @@
 //! [`crate::aggregate`]). [`crate::operators::window_differential`] computes the same counts
 //! through differential dataflow, for inputs that may be retracted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline};
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::record::{EventStream, OutputStream, Timed, stable_hash};
+
+/// Keys of one window: Fx hashing, since keys were already spread over workers by [`stable_hash`]
+/// and SipHash's DoS resistance buys nothing here.
+type Groups<K, A> = rustc_hash::FxHashMap<K, A>;
 use crate::time::{Tick, TickSpec};
 
 /// Window shape: `size` ms long, a new one every `slide` ms (`slide == size`: tumbling).
@@ -91,7 +95,7 @@ pub trait WindowExt<'scope, D> {
 struct OpenWindow<K, A> {
     cap: Capability<Tick>,
     window: Window,
-    groups: HashMap<K, A>,
+    groups: Groups<K, A>,
 }
 
 impl<'scope, D: timely::ExchangeData> WindowExt<'scope, D> for EventStream<'scope, D> {
@@ -102,39 +106,67 @@ impl<'scope, D: timely::ExchangeData> WindowExt<'scope, D> for EventStream<'scop
         KF: Fn(&D) -> K + Clone + 'static,
         FF: Fn(&mut A, &Timed<D>) + 'static,
     {
+        if self.scope().peers() == 1 {
+            // One worker owns every key: skip the exchange's hashing and re-buffering.
+            return fold_windows(self, Pipeline, spec, tick, key, fold);
+        }
         let route = key.clone();
         let pact = Exchange::new(move |record: &Timed<D>| stable_hash(&route(&record.data)));
-        self.unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(pact, "WindowFold", move |_cap, _info| {
-            // Open windows by end time.
-            let mut open: BTreeMap<i64, OpenWindow<K, A>> = BTreeMap::new();
-            move |(input, frontier), output| {
-                input.for_each_stamp(|cap, containers| {
-                    for container in containers {
-                        for record in container.drain(..) {
-                            let record_key = key(&record.data);
-                            for window in spec.windows_of(record.time) {
-                                let slot = open.entry(window.end).or_insert_with(|| OpenWindow {
-                                    cap: cap.delayed(&tick.closing_tick(window.end), 0),
-                                    window,
-                                    groups: HashMap::new(),
-                                });
-                                fold(slot.groups.entry(record_key.clone()).or_default(), &record);
-                            }
+        fold_windows(self, pact, spec, tick, key, fold)
+    }
+}
+
+/// The window operator over any pact that routes each key to one worker.
+fn fold_windows<'scope, D, K, A, KF, FF, P>(
+    stream: EventStream<'scope, D>,
+    pact: P,
+    spec: WindowSpec,
+    tick: TickSpec,
+    key: KF,
+    fold: FF,
+) -> OutputStream<'scope, WindowResult<K, A>>
+where
+    D: timely::ExchangeData,
+    K: timely::ExchangeData + Hash + Eq + Ord + Clone,
+    A: timely::ExchangeData + Default + Clone,
+    KF: Fn(&D) -> K + 'static,
+    FF: Fn(&mut A, &Timed<D>) + 'static,
+    P: ParallelizationContract<Tick, Vec<Timed<D>>>,
+{
+    stream.unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(pact, "WindowFold", move |_cap, _info| {
+        // Open windows by end time.
+        let mut open: BTreeMap<i64, OpenWindow<K, A>> = BTreeMap::new();
+        move |(input, frontier), output| {
+            input.for_each_stamp(|cap, containers| {
+                for container in containers {
+                    for record in container.drain(..) {
+                        let record_key = key(&record.data);
+                        for window in spec.windows_of(record.time) {
+                            let slot = open.entry(window.end).or_insert_with(|| OpenWindow {
+                                cap: cap.delayed(&tick.closing_tick(window.end), 0),
+                                window,
+                                groups: Groups::default(),
+                            });
+                            let state = match slot.groups.get_mut(&record_key) {
+                                Some(state) => state,
+                                None => slot.groups.entry(record_key.clone()).or_default(),
+                            };
+                            fold(state, &record);
                         }
                     }
-                });
-                while let Some(entry) = open.first_entry() {
-                    if frontier.less_equal(entry.get().cap.time()) {
-                        break;
-                    }
-                    let OpenWindow { cap, window, groups } = entry.remove();
-                    let mut results: Vec<_> = groups.into_iter().collect();
-                    results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                    output.session(&cap).give_iterator(results.into_iter().map(|(key, value)| WindowResult { key, window, value }));
                 }
+            });
+            while let Some(entry) = open.first_entry() {
+                if frontier.less_equal(entry.get().cap.time()) {
+                    break;
+                }
+                let OpenWindow { cap, window, groups } = entry.remove();
+                let mut results: Vec<_> = groups.into_iter().collect();
+                results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                output.session(&cap).give_iterator(results.into_iter().map(|(key, value)| WindowResult { key, window, value }));
             }
-        })
-    }
+        }
+    })
 }
 
 #[cfg(test)]

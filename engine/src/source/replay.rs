@@ -117,14 +117,15 @@ where
                         segment.done = true;
                     }
                 }
+                // Counters are shared by all workers: update them once per batch, not per record.
+                let (mut records_in, late_before) = (0, late.len());
                 for item in items.drain(..) {
                     match item {
                         Decoded::Record(record) => {
-                            ctx.metrics.events_in.add(1);
+                            records_in += 1;
                             if segment.watermark.observe(record.time) {
                                 on_time.push((ctx.tick.tick_of(record.time), record));
                             } else {
-                                ctx.metrics.late.add(1);
                                 late.push(record);
                             }
                         }
@@ -133,6 +134,8 @@ where
                         }
                     }
                 }
+                ctx.metrics.events_in.add(records_in);
+                ctx.metrics.late.add((late.len() - late_before) as u64);
             }
             primed = true;
             if clock.is_none() && speed.is_some() {
