@@ -72,8 +72,12 @@ pub struct JsonLinesReader<T> {
     _marker: std::marker::PhantomData<fn() -> T>,
 }
 
-/// Size of one read from a JSONL file; a longer line grows the buffer.
+/// Largest regular read from a JSONL file (a longer line still grows the buffer).
 const READ_CHUNK: usize = 1 << 20;
+/// The first reads are small and grow to [`READ_CHUNK`]: a replay opens every segment of its
+/// input at the start (to learn its watermark), and 1,000 segments with a full buffer each
+/// would cost a gigabyte before any record has been processed.
+const FIRST_READ: usize = 16 << 10;
 
 impl<T: DeserializeOwned> JsonLinesReader<T> {
     pub fn open(path: &Path, start: u64, end: u64, time: TimeSpec, metrics: Metrics) -> Result<Self, EngineError> {
@@ -92,7 +96,7 @@ impl<T: DeserializeOwned> JsonLinesReader<T> {
             name: path.display().to_string(),
             file,
             path: path.to_owned(),
-            buf: vec![0; READ_CHUNK],
+            buf: vec![0; FIRST_READ],
             consumed: 0,
             filled: 0,
             eof: false,
@@ -119,7 +123,7 @@ impl<T: DeserializeOwned> JsonLinesReader<T> {
         self.buf.copy_within(self.consumed..self.filled, 0);
         self.filled -= self.consumed;
         self.consumed = 0;
-        if self.filled == self.buf.len() {
+        if self.filled == self.buf.len() || self.buf.len() < READ_CHUNK {
             self.buf.resize(self.buf.len() * 2, 0);
         }
         loop {
@@ -201,6 +205,9 @@ impl<T: DeserializeOwned> SegmentReader<T> for JsonLinesReader<T> {
         };
         // One shared-counter update per call, not per line: workers share the counters.
         self.metrics.bytes_read.add(self.offset - started_at);
+        if matches!(result, Ok(true)) {
+            self.buf = Vec::new(); // a finished segment keeps no buffer
+        }
         result
     }
     fn name(&self) -> &str {

@@ -108,9 +108,12 @@ where
                     turns.push(next);
                 }
             }
+            // The first read of a segment only learns its watermark: one record is enough,
+            // and keeps the memory of a replay with many segments small.
+            let max = if primed { batch } else { 1 };
             for index in turns {
                 let segment = &mut segments[index];
-                match segment.reader.read(batch, &mut items) {
+                match segment.reader.read(max, &mut items) {
                     Ok(done) => segment.done = done,
                     Err(error) => {
                         ctx.errors.lock().unwrap().push(error.to_string());
