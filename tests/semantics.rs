@@ -188,3 +188,20 @@ fn window_stats_with_different_ticks_agree() {
     assert_eq!(outputs[0], outputs[1]);
     assert_eq!(outputs[0], outputs[2]);
 }
+
+#[test]
+fn a_replay_with_speed_is_paced_by_event_time() {
+    // 1.2 s of event time replayed at 4x real time cannot finish in less than 0.3 s of wall
+    // time (a lower bound only: a busy machine may make it slower, never faster).
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("paced.jsonl");
+    let lines: Vec<String> = (0..=12).map(|i| format!("{{\"ts\":{},\"event\":\"impression\",\"item\":\"a\"}}\n", 1_000 + i * 100)).collect();
+    std::fs::write(&input, lines.concat()).unwrap();
+    let captured = MemorySink::new();
+    let source = Source::Replay(ReplaySource::new(input.display().to_string(), TimeSpec::millis("ts")).speed(4.0));
+    let started = std::time::Instant::now();
+    let report = Pipeline::new(Execution::Threads(1)).run(source, Sink::Memory(captured.clone()), window_stats).unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300), "took only {:?}", started.elapsed());
+    assert_eq!(report.metrics.events_in, 13);
+    assert_eq!(captured.records()[0].views, 13);
+}

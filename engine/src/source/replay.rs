@@ -85,6 +85,8 @@ where
             // Read every segment once first, so that each has a watermark before we choose
             // which one is furthest behind.
             let mut turns: Vec<usize> = if primed { Vec::new() } else { (0..segments.len()).collect() };
+            // With a replay speed: the latest event time that may be read by now.
+            let mut paced_until = None;
             if primed {
                 if let Some(next) = furthest_behind(&segments) {
                     let mark = segments[next].watermark.current().unwrap_or(i64::MIN);
@@ -104,6 +106,7 @@ where
                             activator.activate_after(Duration::from_millis(wait.clamp(1, 1000)));
                             return;
                         }
+                        paced_until = Some(allowed);
                     }
                     turns.push(next);
                 }
@@ -113,7 +116,7 @@ where
             let max = if primed { batch } else { 1 };
             for index in turns {
                 let segment = &mut segments[index];
-                match segment.reader.read(max, &mut items) {
+                match read_segment(segment.reader.as_mut(), max, paced_until, &mut items) {
                     Ok(done) => segment.done = done,
                     Err(error) => {
                         ctx.errors.lock().unwrap().push(error.to_string());
@@ -165,6 +168,21 @@ where
         }
     });
     (stream, late_stream)
+}
+
+/// Reads up to `max` items; with `paced_until`, stops after the first record later than it, so
+/// a paced replay runs ahead of its clock by one record at most.
+fn read_segment<T>(reader: &mut dyn SegmentReader<T>, max: usize, paced_until: Option<i64>, items: &mut Vec<Decoded<T>>) -> Result<bool, crate::EngineError> {
+    let Some(allowed) = paced_until else { return reader.read(max, items) };
+    for _ in 0..max {
+        if reader.read(1, items)? {
+            return Ok(true);
+        }
+        if matches!(items.last(), Some(Decoded::Record(record)) if record.time > allowed) {
+            break;
+        }
+    }
+    Ok(false)
 }
 
 /// The unfinished segment with the smallest watermark (a segment with none yet comes first).
