@@ -54,7 +54,11 @@ impl TimeSpec {
     pub fn parse_text(&self, text: &str) -> Result<i64, String> {
         let text = text.trim();
         match self.format {
-            TimeFormat::EpochMillis => parse_number(text).map(|ms| ms.round() as i64),
+            // Integer milliseconds (the common case) skip the detour through `f64`.
+            TimeFormat::EpochMillis => match text.parse::<i64>() {
+                Ok(ms) => Ok(ms),
+                Err(_) => parse_number(text).map(|ms| ms.round() as i64),
+            },
             TimeFormat::EpochSeconds => parse_number(text).map(|s| (s * 1000.0).round() as i64),
             TimeFormat::Rfc3339 => chrono::DateTime::parse_from_rfc3339(text)
                 .map(|t| t.timestamp_millis())
@@ -173,6 +177,8 @@ mod tests {
     #[test]
     fn parses_formats() {
         assert_eq!(TimeSpec::millis("ts").parse_text("1767225600123"), Ok(1_767_225_600_123));
+        assert_eq!(TimeSpec::millis("ts").parse_text("1767225600123.6"), Ok(1_767_225_600_124));
+        assert!(TimeSpec::millis("ts").parse_text("-1").is_err());
         let secs = TimeSpec::new("t", TimeFormat::EpochSeconds);
         assert_eq!(secs.parse_text("1767225600.5"), Ok(1_767_225_600_500));
         let rfc = TimeSpec::new("t", TimeFormat::Rfc3339);
