@@ -97,5 +97,8 @@ pub fn bench(options: BenchOptions) -> anyhow::Result<()> {
             rate / baseline_rate
         );
     }
+    if let Some(bootstrap) = &options.kafka {
+        crate::bench_kafka::bench_kafka(bootstrap, &input, options.events, &options.workers, options.repeat, baseline_rate)?;
+    }
     Ok(())
 }

@@ -132,4 +132,7 @@ pub struct BenchOptions {
     /// Where the generated input and outputs go.
     #[arg(long, default_value = "target/bench")]
     pub dir: PathBuf,
+    /// Also run topic → pipeline → topic against the Kafka broker at HOST:PORT.
+    #[arg(long)]
+    pub kafka: Option<String>,
 }

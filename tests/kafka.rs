@@ -86,6 +86,16 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// A child process that is killed when the test ends, also when it fails.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Polls `condition` until it holds; panics after `limit`.
 fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -108,8 +118,9 @@ fn assert_complete(got: &[String], expected: &[String]) -> usize {
     got.len() - expected.len()
 }
 
-fn any_committed(bootstrap: &str, group: &str, topic: &str) -> bool {
-    client::committed_offsets(bootstrap, group, topic).map(|c| c.iter().any(|(o, _)| o.is_some_and(|o| o > 0))).unwrap_or(false)
+/// How many messages of `topic` the group has committed, over all partitions.
+fn committed_total(bootstrap: &str, group: &str, topic: &str) -> i64 {
+    client::committed_offsets(bootstrap, group, topic).map(|c| c.iter().filter_map(|(o, _)| *o).sum()).unwrap_or(0)
 }
 
 #[test]
@@ -144,7 +155,7 @@ fn a_killed_consumer_resumes_from_its_group_and_loses_nothing() {
     let expected = file_replay_lines(dir.path(), &events);
     let (input, output, group) = (unique("clicks"), unique("stats"), unique("g"));
     produce_events(&bootstrap, &input, 4, &events);
-    let run = |speed: Option<&str>| {
+    let run = |speed: Option<&str>, log: &Path| {
         let mut command = weir();
         command
             .args(["run", "window-stats", "--quiet", "--workers", "2"])
@@ -152,26 +163,33 @@ fn a_killed_consumer_resumes_from_its_group_and_loses_nothing() {
             .arg(format!("kafka://{bootstrap}/{input}?group={group}&until=end"))
             .arg("--output")
             .arg(format!("kafka://{bootstrap}/{output}"))
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(log).unwrap());
         if let Some(speed) = speed {
             command.args(["--speed", speed]);
         }
         command.spawn().unwrap()
     };
-    // ~450 s of event time at 50× real time: about 9 s, so it is still running when killed.
-    let mut first = run(Some("50"));
-    wait_until("the first run has committed offsets", Duration::from_secs(60), || any_committed(&bootstrap, &group, &input));
-    assert!(first.try_wait().unwrap().is_none(), "the first run ended before it could be killed");
-    first.kill().unwrap();
-    first.wait().unwrap();
+    // ~450 s of event time at 30× real time: about 15 s, so it is still running when killed.
+    let mut first = KillOnDrop(run(Some("30"), &dir.path().join("first.log")));
+    wait_until("the first run has committed a fifth of the input", Duration::from_secs(60), || {
+        committed_total(&bootstrap, &group, &input) >= 20_000
+    });
+    assert!(first.0.try_wait().unwrap().is_none(), "the first run ended before it could be killed");
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
     let written = topic_lines(&bootstrap, &output).len();
     assert!(written > 0 && written < expected.len(), "killed mid-way: {written} of {} rows written", expected.len());
 
-    let mut second = run(None);
-    assert!(wait(&mut second, Duration::from_secs(120)).success());
+    let second_log = dir.path().join("second.log");
+    let mut second = KillOnDrop(run(None, &second_log));
+    assert!(wait(&mut second.0, Duration::from_secs(120)).success());
+    // It resumed from the committed offsets rather than from the start.
+    let summary = std::fs::read_to_string(&second_log).unwrap();
+    let read: u64 = summary.split(" events in").next().and_then(|s| s.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{summary}"));
+    assert!(read > 0 && read < 100_000, "the restart read {read} events");
     let got = topic_lines(&bootstrap, &output);
     let duplicates = assert_complete(&got, &expected);
-    eprintln!("kill and restart: {} rows written, {} expected, {duplicates} duplicates", got.len(), expected.len());
+    eprintln!("kill and restart: {written} rows before the kill, {read} events re-read, {} rows in all, {} expected, {duplicates} duplicates", got.len(), expected.len());
 }
 
 /// A broker of this test's own (other ports, other folder), so the suite's broker stays up.
@@ -217,7 +235,7 @@ fn a_pipeline_survives_a_broker_restart() {
     let (input, output) = (unique("clicks"), unique("stats"));
     produce_events(&bootstrap, &input, 4, &events);
 
-    let mut run = weir()
+    let mut run = KillOnDrop(weir()
         .args(["run", "window-stats", "--quiet", "--workers", "2", "--speed", "40"])
         .arg("--input")
         .arg(format!("kafka://{bootstrap}/{input}?until=end"))
@@ -225,14 +243,14 @@ fn a_pipeline_survives_a_broker_restart() {
         .arg(format!("kafka://{bootstrap}/{output}"))
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap());
     wait_until("the pipeline has written output", Duration::from_secs(60), || {
         client::read_topic(&bootstrap, &output).map(|m| !m.is_empty()).unwrap_or(false)
     });
-    assert!(run.try_wait().unwrap().is_none(), "the pipeline ended before the broker restart");
+    assert!(run.0.try_wait().unwrap().is_none(), "the pipeline ended before the broker restart");
     broker.script("stop.sh", &[]);
     broker.script("start.sh", &["--keep-data"]);
-    let status = wait(&mut run, Duration::from_secs(180));
+    let status = wait(&mut run.0, Duration::from_secs(180));
     assert!(status.success(), "the pipeline failed across the broker restart");
     let got = topic_lines(&bootstrap, &output);
     let duplicates = assert_complete(&got, &expected);
@@ -348,18 +366,9 @@ fn a_live_source_releases_windows_past_an_idle_partition() {
     let bootstrap = bootstrap();
     let (input, output) = (unique("clicks"), unique("stats"));
     client::ensure_topic(&bootstrap, &input, 2).unwrap();
-    let events = generated(3_000, 36);
+    let events = generated(40_000, 36);
     let lines: Vec<String> = events.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
     client::produce(&bootstrap, &input, lines.iter().map(|l| Outgoing { key: None, payload: l.as_bytes(), timestamp: None, partition: Some(0) })).unwrap();
-    let mut run = weir()
-        .args(["run", "window-stats", "--quiet", "--workers", "1"])
-        .arg("--input")
-        .arg(format!("kafka://{bootstrap}/{input}?idle_ms=500"))
-        .arg("--output")
-        .arg(format!("kafka://{bootstrap}/{output}"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // The frontier stops at the newest event minus the allowed disorder (5 s): every window
     // that closes before it is final, and no other.
     let ticks = TickSpec::new(1000);
@@ -369,13 +378,20 @@ fn a_live_source_releases_windows_past_an_idle_partition() {
         .filter(|row| ticks.closing_tick(row.window_end) < frontier)
         .map(|row| serde_json::to_string(&row).unwrap())
         .collect();
-    assert!(!expected.is_empty());
-    let result = std::panic::catch_unwind(|| {
-        wait_until("the live run has closed the windows", Duration::from_secs(60), || topic_lines(&bootstrap, &output).len() >= expected.len());
-    });
-    let _ = run.kill();
-    let _ = run.wait();
-    result.unwrap();
+    assert!(expected.len() > 500, "{} rows", expected.len());
+    let run = KillOnDrop(
+        weir()
+            .args(["run", "window-stats", "--quiet", "--workers", "2"])
+            .arg("--input")
+            .arg(format!("kafka://{bootstrap}/{input}?idle_ms=500"))
+            .arg("--output")
+            .arg(format!("kafka://{bootstrap}/{output}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the live run has closed the windows", Duration::from_secs(60), || topic_lines(&bootstrap, &output).len() >= expected.len());
+    drop(run);
     assert_eq!(topic_lines(&bootstrap, &output), expected);
 }
 

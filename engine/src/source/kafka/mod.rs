@@ -19,7 +19,9 @@
 //! watermark among its partitions. In a **live** read (no `until`), a partition that has
 //! delivered nothing for [`KafkaSource::idle_timeout`] (default 10 s) stops holding the
 //! frontier back, so one quiet partition does not stall every window; its next record may then
-//! be late. When all of a worker's partitions are idle it releases up to its largest watermark.
+//! be late. When all of a worker's partitions are idle, it releases its frontier up to the
+//! largest watermark any worker of its process has reached (a process whose partitions are all
+//! idle and empty still holds the cluster back).
 //! Bounded reads never treat a partition as idle: they wait for it, so their results do not
 //! depend on timing.
 //!
@@ -63,6 +65,8 @@
 pub mod client;
 mod operator;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -132,6 +136,9 @@ pub struct KafkaSource {
     pub batch: usize,
     /// Cap of the consumer's prefetch queue per worker, KiB.
     pub prefetch_kbytes: u64,
+    /// The largest watermark tick any worker of this process has reached: where a worker whose
+    /// partitions are all idle releases its frontier to.
+    pub(crate) process_watermark: Arc<AtomicU64>,
 }
 
 impl KafkaSource {
@@ -154,6 +161,7 @@ impl KafkaSource {
             speed: None,
             batch: 4096,
             prefetch_kbytes: 16 * 1024,
+            process_watermark: Arc::new(AtomicU64::new(0)),
         }
     }
     pub fn group(mut self, group: impl Into<String>) -> Self {

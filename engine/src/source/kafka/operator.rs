@@ -523,8 +523,11 @@ fn hold<T>(reader: &Reader<T>, bounded: bool, ctx: &SourceContext) -> Option<Tic
     }
     let idle_after = reader.source.idle_timeout;
     let busy = reading.iter().filter(|p| bounded || p.last_message.elapsed() < idle_after).map(|p| tick_of(p.watermark.current())).min();
-    // All idle: release what has been seen, so windows close while the topic is quiet.
-    Some(busy.unwrap_or_else(|| reading.iter().map(|p| tick_of(p.watermark.current())).max().unwrap_or(0)))
+    let own = reading.iter().map(|p| tick_of(p.watermark.current())).max().unwrap_or(0);
+    let shared = &reader.source.process_watermark;
+    shared.fetch_max(own, std::sync::atomic::Ordering::Relaxed);
+    // All idle: release up to what the process has seen, so windows close while it is quiet.
+    Some(busy.unwrap_or_else(|| own.max(shared.load(std::sync::atomic::Ordering::Relaxed))))
 }
 
 /// Reads from the backfill segment furthest behind; keeps records before the cut.
