@@ -139,6 +139,8 @@ pub struct KafkaSource {
     /// The largest watermark tick any worker of this process has reached: where a worker whose
     /// partitions are all idle releases its frontier to.
     pub(crate) process_watermark: Arc<AtomicU64>,
+    /// How often the workers of this process paused their partitions (backpressure).
+    pub(crate) pauses: Arc<AtomicU64>,
 }
 
 impl KafkaSource {
@@ -162,7 +164,12 @@ impl KafkaSource {
             batch: 4096,
             prefetch_kbytes: 16 * 1024,
             process_watermark: Arc::new(AtomicU64::new(0)),
+            pauses: Arc::new(AtomicU64::new(0)),
         }
+    }
+    /// How often this source's consumers have paused their partitions so far (backpressure).
+    pub fn pauses(&self) -> u64 {
+        self.pauses.load(std::sync::atomic::Ordering::Relaxed)
     }
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = group.into();

@@ -168,7 +168,12 @@ impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
         }
         let result = if pause { consumer.pause(&list) } else { consumer.resume(&list) };
         match result {
-            Ok(()) => self.paused = pause,
+            Ok(()) => {
+                self.paused = pause;
+                if pause {
+                    self.source.pauses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             Err(error) => eprintln!("weir: cannot {} {}: {error}", if pause { "pause" } else { "resume" }, self.name),
         }
     }
