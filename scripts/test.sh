@@ -10,9 +10,11 @@ scripts/setup/python.sh        # reference Python (onnxruntime, onnx, tokenizers
 
 # --- services -----------------------------------------------------------------------------
 cleanup() {
-    :
+    scripts/kafka/stop.sh || true
 }
 trap cleanup EXIT
+scripts/kafka/start.sh         # Apache Kafka broker (jars via Maven) on 127.0.0.1:${WEIR_KAFKA_PORT:-9092}
+export WEIR_KAFKA_BOOTSTRAP="127.0.0.1:${WEIR_KAFKA_PORT:-9092}"
 
 # --- the tests ----------------------------------------------------------------------------
 cargo test --workspace --all-targets --locked "$@"

@@ -133,6 +133,9 @@ pub fn bench(options: BenchOptions) -> anyhow::Result<()> {
         }
         row(&format!("window-stats, {workers} worker(s) ({outputs} rows out)"), best.context("--repeat must be at least 1")?);
     }
+    if let Some(bootstrap) = &options.kafka {
+        crate::bench_kafka::bench_kafka(bootstrap, &input, options.events, &options.workers, options.repeat, events / baseline.wall)?;
+    }
     println!("ratio: the variant's speed over the raw parse (wall, then CPU time; CPU time is steadier on a busy machine)");
     Ok(())
 }

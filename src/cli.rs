@@ -32,10 +32,11 @@ pub struct RunOptions {
     /// The pipeline to run.
     #[arg(value_enum)]
     pub pipeline: PipelineName,
-    /// Input: a file, a glob (quoted) or a directory; `file://` prefix optional.
+    /// Input: a file, a glob (quoted) or a directory (`file://` prefix optional), or a Kafka
+    /// topic: `kafka://HOST:PORT/TOPIC?group=G&from=earliest|latest|TIME&until=end|TIME&dlq=TOPIC`.
     #[arg(long)]
     pub input: String,
-    /// Output: a .jsonl, .csv or .parquet file, or `-` for stdout.
+    /// Output: a .jsonl, .csv or .parquet file, `-` for stdout, or `kafka://HOST:PORT/TOPIC?key=FIELD`.
     #[arg(long)]
     pub output: String,
     /// Input format (default: from each file's extension).
@@ -131,4 +132,7 @@ pub struct BenchOptions {
     /// Where the generated input and outputs go.
     #[arg(long, default_value = "target/bench")]
     pub dir: PathBuf,
+    /// Also run topic → pipeline → topic against the Kafka broker at HOST:PORT.
+    #[arg(long)]
+    pub kafka: Option<String>,
 }

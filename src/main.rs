@@ -1,6 +1,7 @@
 //! The `weir` command-line tool: run pipelines, generate data, benchmark.
 
 mod bench;
+mod bench_kafka;
 mod cli;
 mod generate;
 mod run;

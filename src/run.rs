@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use weir_engine::format::FileFormat;
 use weir_engine::metrics::Metrics;
+use weir_engine::sink::kafka::KafkaSink;
+use weir_engine::source::kafka::KafkaSource;
 use weir_engine::prelude::*;
 use weir_pipelines::window_stats::{ItemEvent, ItemWindowStats, window_stats_with};
 
@@ -31,25 +33,42 @@ pub fn pipeline(options: &RunOptions) -> anyhow::Result<Pipeline> {
 }
 
 fn dead_letter_path(options: &RunOptions) -> Option<PathBuf> {
-    options.dead_letters.clone().or_else(|| (options.output != "-").then(|| PathBuf::from(format!("{}.deadletters.jsonl", strip_scheme(&options.output)))))
+    let to_file = options.output != "-" && !options.output.starts_with("kafka://");
+    options.dead_letters.clone().or_else(|| to_file.then(|| PathBuf::from(format!("{}.deadletters.jsonl", strip_scheme(&options.output)))))
 }
 
 fn strip_scheme(uri: &str) -> &str {
     uri.strip_prefix("file://").unwrap_or(uri)
 }
 
-pub fn source<T>(options: &RunOptions) -> Source<T> {
+pub fn source<T>(options: &RunOptions) -> anyhow::Result<Source<T>> {
+    let time = TimeSpec::new(&options.time_field, options.time_format);
+    if let Some(mut kafka) = KafkaSource::from_uri(&options.input, &time)? {
+        kafka.out_of_orderness_ms = options.disorder_ms;
+        kafka.max_ahead_ms = Some(options.max_ahead_ms);
+        kafka.speed = options.speed;
+        // A record's results are written at most one window (plus a tick) after it.
+        kafka.state_horizon_ms = Some(options.window_ms.max(0) as u64 + options.tick_ms);
+        if let Some(files) = kafka.backfill.as_mut() {
+            files.format = options.format;
+            files.disorder = Disorder::Bounded(options.disorder_ms);
+        }
+        return Ok(Source::Kafka(kafka));
+    }
     let mut replay = ReplaySource::new(strip_scheme(&options.input), TimeSpec::new(&options.time_field, options.time_format));
     replay.format = options.format;
     replay.disorder = if options.sort_files { Disorder::SortFile } else { Disorder::Bounded(options.disorder_ms) };
     replay.speed = options.speed;
     replay.max_ahead_ms = Some(options.max_ahead_ms);
-    Source::Replay(replay)
+    Ok(Source::Replay(replay))
 }
 
 pub fn sink<T>(options: &RunOptions) -> anyhow::Result<Sink<T>> {
     if options.output == "-" || options.output == "stdout" {
         return Ok(Sink::Stdout);
+    }
+    if let Some(kafka) = KafkaSink::from_uri(&options.output)? {
+        return Ok(Sink::Kafka(kafka));
     }
     let path = strip_scheme(&options.output);
     let format = FileFormat::from_path(path).with_context(|| format!("output {path:?} must end in .jsonl, .csv or .parquet"))?;
@@ -60,7 +79,7 @@ pub fn sink<T>(options: &RunOptions) -> anyhow::Result<Sink<T>> {
 pub fn execute(options: &RunOptions, pipeline: &Pipeline) -> anyhow::Result<RunReport> {
     let spec = WindowSpec::sliding(options.window_ms, options.slide_ms.unwrap_or(options.window_ms));
     let report = match options.pipeline {
-        PipelineName::WindowStats => pipeline.run::<ItemEvent, ItemWindowStats, _>(source(options), sink(options)?, move |events, ctx| {
+        PipelineName::WindowStats => pipeline.run::<ItemEvent, ItemWindowStats, _>(source(options)?, sink(options)?, move |events, ctx| {
             window_stats_with(events, ctx, spec)
         })?,
     };

@@ -27,6 +27,8 @@ pub enum EngineError {
     Execution(String),
     #[error("a worker failed: {0}")]
     Worker(String),
+    #[error("{0}")]
+    Kafka(String),
 }
 
 impl EngineError {

@@ -32,6 +32,8 @@ pub struct MetricsInner {
     pub bytes_read: Counter,
     /// Input bytes to read in all (known at start for file replays).
     pub bytes_total: Counter,
+    /// Output messages a sink could not deliver (Kafka).
+    pub delivery_errors: Counter,
 }
 
 /// Shared handle to the counters.
@@ -46,6 +48,7 @@ impl MetricsInner {
             dead_letters: self.dead_letters.get(),
             bytes_read: self.bytes_read.get(),
             bytes_total: self.bytes_total.get(),
+            delivery_errors: self.delivery_errors.get(),
         }
     }
 }
@@ -59,4 +62,5 @@ pub struct MetricsSnapshot {
     pub dead_letters: u64,
     pub bytes_read: u64,
     pub bytes_total: u64,
+    pub delivery_errors: u64,
 }

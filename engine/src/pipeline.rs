@@ -27,6 +27,7 @@ use crate::format::FileFormat;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::record::{EventStream, OutputStream, Timed};
 use crate::sink::{Sink, SinkContext, SinkExt};
+use crate::source::kafka::skip_before;
 use crate::source::{Source, SourceContext, build_source};
 use crate::time::{Tick, TickSpec};
 
@@ -159,6 +160,11 @@ impl Pipeline {
             replay.segments()?; // fail fast on a missing input, before starting workers
             self.metrics.bytes_total.add(replay.total_bytes());
         }
+        // Fail fast when the broker is unreachable; after a restart, skip what was written.
+        let resume = match &source {
+            Source::Kafka(kafka) => crate::source::kafka::operator_prepare(kafka)?,
+            _ => None,
+        };
         let errors = Arc::new(Mutex::new(Vec::new()));
         let tick = self.tick;
         let metrics = self.metrics.clone();
@@ -178,7 +184,11 @@ impl Pipeline {
                 };
                 let (events, late) = build_source(scope, &source, &source_ctx);
                 let sink_ctx = SinkContext { metrics: metrics.clone(), errors: worker_errors.clone(), count_output: true };
-                logic(events, &ctx).sink_to(&sink, &sink_ctx).probe_with(&probe);
+                let (output, late) = match resume {
+                    Some(tick) => (skip_before(logic(events, &ctx), tick), skip_before(late, tick)),
+                    None => (logic(events, &ctx), late),
+                };
+                output.sink_to(&sink, &sink_ctx).probe_with(&probe);
                 let late_ctx = SinkContext { count_output: false, ..sink_ctx };
                 late.sink_to(&late_sink, &late_ctx).probe_with(&probe);
             });

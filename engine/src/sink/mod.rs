@@ -6,6 +6,7 @@
 //! encoding. So the same input gives byte-identical files whatever the number of workers or
 //! processes, or the replay speed.
 
+pub mod kafka;
 mod operator;
 mod writers;
 
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use operator::{SinkContext, SinkExt};
-pub use writers::{RecordWriter, open_writer};
+pub use writers::{RecordWriter, open_writer, open_writer_with};
 
 use crate::format::FileFormat;
 use crate::time::Tick;
@@ -29,6 +30,8 @@ pub enum Sink<T> {
     Memory(MemorySink<T>),
     /// Counted and dropped.
     Discard,
+    /// A Kafka topic ([`kafka`]).
+    Kafka(kafka::KafkaSink),
 }
 
 impl<T> Sink<T> {

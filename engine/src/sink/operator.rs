@@ -11,7 +11,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use super::Sink;
-use super::writers::{RecordWriter, open_writer};
+use super::writers::{RecordWriter, open_writer_with};
 use crate::metrics::Metrics;
 use crate::record::OutputStream;
 use crate::time::Tick;
@@ -73,7 +73,7 @@ where
                     return;
                 }
                 if writer.is_none() && !finished {
-                    match open_writer(&sink) {
+                    match open_writer_with(&sink, &ctx.metrics) {
                         Ok(opened) => writer = Some(opened),
                         Err(error) => {
                             failed = true;
@@ -83,6 +83,7 @@ where
                         }
                     }
                 }
+                let mut wrote = false;
                 while let Some(entry) = pending.first_entry() {
                     if frontier.less_equal(entry.key()) {
                         break;
@@ -97,6 +98,16 @@ where
                     }
                     if ctx.count_output {
                         ctx.metrics.events_out.add(count);
+                    }
+                    wrote = true;
+                }
+                // Durable before the dropped capabilities let the frontier move on.
+                if wrote {
+                    if let Err(error) = writer.as_mut().unwrap().flush() {
+                        failed = true;
+                        fail(&ctx, error.to_string());
+                        pending.clear();
+                        return;
                     }
                 }
                 if frontier.is_empty() && pending.is_empty() && !finished {

@@ -10,16 +10,27 @@ use super::{MemorySink, Sink};
 use crate::error::EngineError;
 use crate::format::FileFormat;
 use crate::format::arrow_serde::BatchBuilder;
+use crate::metrics::Metrics;
 use crate::time::Tick;
 
 /// Writes records in the order given; `json` is each record's JSON encoding (the JSONL
 /// writer writes it as is). [`open_writer`] opens one for a [`Sink`].
 pub trait RecordWriter<T> {
     fn write(&mut self, tick: Tick, json: &str, record: T) -> Result<(), EngineError>;
+    /// Makes what was written durable before the sink's frontier moves on (the Kafka sink
+    /// waits for the broker's acknowledgements); called after each batch of ticks.
+    fn flush(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
     fn finish(&mut self) -> Result<(), EngineError>;
 }
 
 pub fn open_writer<T: Serialize + Clone + 'static>(sink: &Sink<T>) -> Result<Box<dyn RecordWriter<T>>, EngineError> {
+    open_writer_with(sink, &Metrics::default())
+}
+
+/// [`open_writer`], counting delivery failures in `metrics`.
+pub fn open_writer_with<T: Serialize + Clone + 'static>(sink: &Sink<T>, metrics: &Metrics) -> Result<Box<dyn RecordWriter<T>>, EngineError> {
     Ok(match sink {
         Sink::File { path, format } => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -35,6 +46,7 @@ pub fn open_writer<T: Serialize + Clone + 'static>(sink: &Sink<T>) -> Result<Box
         Sink::Stdout => Box::new(JsonlWriter { out: BufWriter::new(Box::new(std::io::stdout())), path: "<stdout>".into() }),
         Sink::Memory(memory) => Box::new(MemoryWriter(memory.clone())),
         Sink::Discard => Box::new(DiscardWriter),
+        Sink::Kafka(kafka) => Box::new(super::kafka::KafkaWriter::open(kafka, metrics.clone())?),
     })
 }
 

@@ -36,7 +36,12 @@
 //! A line that does not parse, lacks the time field, or has a time that cannot be read goes to
 //! the dead-letter output with the reason and its position (file, line or byte, row group); the
 //! run goes on.
+//!
+//! # Kafka
+//! [`kafka::KafkaSource`] reads a topic: bounded (to the end offsets seen at start) or live, or
+//! backfills from files and then continues live; see [`kafka`].
 
+pub mod kafka;
 pub mod reader;
 mod replay;
 
@@ -297,6 +302,8 @@ impl<T> MemorySource<T> {
 pub enum Source<T> {
     Replay(ReplaySource),
     Memory(MemorySource<T>),
+    /// A Kafka topic (bounded, live, or backfill then live).
+    Kafka(kafka::KafkaSource),
 }
 
 impl<T: DeserializeOwned + Clone + 'static> Source<T> {
@@ -315,7 +322,7 @@ impl<T: DeserializeOwned + Clone + 'static> Source<T> {
             Source::Memory(memory) if index == 0 => {
                 Ok(vec![Box::new(MemoryReader::new(memory.records.clone(), memory.chunk)) as Box<dyn SegmentReader<T>>])
             }
-            Source::Memory(_) => Ok(Vec::new()),
+            Source::Memory(_) | Source::Kafka(_) => Ok(Vec::new()),
         }
     }
 
@@ -323,6 +330,7 @@ impl<T: DeserializeOwned + Clone + 'static> Source<T> {
         let disorder = match self {
             Source::Replay(replay) => replay.disorder,
             Source::Memory(memory) => memory.disorder,
+            Source::Kafka(kafka) => return kafka.out_of_orderness_ms,
         };
         match disorder {
             Disorder::Bounded(ms) => ms,
@@ -333,18 +341,21 @@ impl<T: DeserializeOwned + Clone + 'static> Source<T> {
         match self {
             Source::Replay(replay) => replay.max_ahead_ms,
             Source::Memory(_) => None,
+            Source::Kafka(kafka) => kafka.max_ahead_ms,
         }
     }
     pub(crate) fn speed(&self) -> Option<f64> {
         match self {
             Source::Replay(replay) => replay.speed,
             Source::Memory(_) => None,
+            Source::Kafka(kafka) => kafka.speed,
         }
     }
     pub(crate) fn batch(&self) -> usize {
         match self {
             Source::Replay(replay) => replay.batch,
             Source::Memory(_) => 4096,
+            Source::Kafka(kafka) => kafka.batch,
         }
     }
 }

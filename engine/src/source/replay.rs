@@ -46,6 +46,9 @@ pub fn build_source<'scope, T>(
 where
     T: DeserializeOwned + Clone + timely::ExchangeData,
 {
+    if let Source::Kafka(kafka) = source {
+        return super::kafka::build_kafka_source(scope, kafka, ctx);
+    }
     let mut builder = OperatorBuilder::new("Source".to_owned(), scope);
     let activator = scope.activator_for(builder.operator_info().address);
     let (output, stream) = builder.new_output::<Vec<Timed<T>>>();

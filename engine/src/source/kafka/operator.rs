@@ -1,0 +1,678 @@
+//! The timely operator that reads a Kafka topic on each worker: its partitions (and, for a
+//! hybrid source, its share of the backfill files first), per-partition watermarks, late
+//! records, dead letters, backpressure, and offset commits behind the sink's frontier.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use serde::de::DeserializeOwned;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::{Operator, OutputBuilder};
+use timely::dataflow::{Scope, StreamVec};
+
+use super::client::{self, METADATA_TIMEOUT, kafka_error};
+use super::{KafkaDeadLetter, KafkaSource, KafkaTime, StartAt, StopAt};
+use crate::error::EngineError;
+use crate::record::{EventStream, Timed};
+use crate::source::reader::{Decoded, SegmentReader, decode_json_line};
+use crate::source::{Source, SourceContext};
+use crate::time::{Tick, Watermark};
+
+type Output<T> = OutputBuilder<Tick, CapacityContainerBuilder<Vec<Timed<T>>>>;
+
+/// The prefix of the sink frontier stored in commit metadata.
+const RETIRED_PREFIX: &str = "weir:retired=";
+
+/// Reads the committed offsets of `source`'s group and returns the largest sink frontier
+/// recorded with them: outputs before it were written by an earlier run. Also the check that
+/// fails fast (in seconds) when no broker answers or the topic is missing.
+pub(crate) fn prepare(source: &KafkaSource) -> Result<Option<Tick>, EngineError> {
+    let partitions = client::partition_count(&source.bootstrap, &source.topic)?;
+    if partitions == 0 {
+        return Err(kafka_error(&source.bootstrap, &format!("cannot read topic {:?}", source.topic), "it does not exist"));
+    }
+    let committed = client::committed_offsets(&source.bootstrap, &source.group, &source.topic)?;
+    Ok(committed.iter().filter_map(|(_, metadata)| metadata.strip_prefix(RETIRED_PREFIX)?.parse::<Tick>().ok()).max())
+}
+
+/// One partition this worker reads.
+struct PartitionState {
+    partition: i32,
+    watermark: Watermark,
+    /// The next offset to hand on.
+    next_offset: i64,
+    /// Exclusive end offset of a bounded read (`None`: none, or found by timestamp as we go).
+    end: Option<i64>,
+    /// A bounded read by time whose end offset was not known at start.
+    stop_time: Option<i64>,
+    done: bool,
+    last_message: Instant,
+    /// Records handed on but not yet final: tick → smallest offset at that tick.
+    pending: BTreeMap<Tick, i64>,
+    committed: i64,
+}
+
+/// One backfill file segment.
+struct SegmentState<T> {
+    reader: Box<dyn SegmentReader<T>>,
+    watermark: Watermark,
+    done: bool,
+}
+
+/// The dead-letter topic's producer.
+struct DeadLetterTopic {
+    producer: BaseProducer,
+    topic: String,
+}
+
+/// Everything one worker's source owns. Dropped with the dataflow: then, if the run has
+/// finished cleanly, it commits its final offsets.
+struct Reader<T> {
+    source: KafkaSource,
+    ctx: SourceContext,
+    consumer: Option<BaseConsumer>,
+    partitions: Vec<PartitionState>,
+    index_of: HashMap<i32, usize>,
+    backfill: Vec<SegmentState<T>>,
+    assigned: bool,
+    paused: bool,
+    dead_letter_topic: Option<DeadLetterTopic>,
+    last_commit: Instant,
+    finished: bool,
+    name: String,
+}
+
+impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
+    fn open(source: &KafkaSource, worker: usize, workers: usize, ctx: &SourceContext) -> Result<Self, EngineError> {
+        let bootstrap = &source.bootstrap;
+        let count = client::partition_count(bootstrap, &source.topic)?;
+        let mine: Vec<i32> = (0..count as i32).filter(|p| *p as usize % workers == worker).collect();
+        let backfill = match &source.backfill {
+            Some(files) => Source::<T>::Replay(files.clone())
+                .open_for_worker(worker, workers, &ctx.metrics)?
+                .into_iter()
+                .map(|reader| SegmentState { reader, watermark: Watermark::new(files_disorder(files)), done: false })
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut reader = Reader {
+            source: source.clone(),
+            ctx: ctx.clone(),
+            consumer: None,
+            partitions: Vec::new(),
+            index_of: HashMap::new(),
+            backfill,
+            assigned: false,
+            paused: false,
+            dead_letter_topic: None,
+            last_commit: Instant::now(),
+            finished: false,
+            name: format!("kafka://{}/{}", source.bootstrap, source.topic),
+        };
+        if let Some(topic) = &source.dead_letter_topic {
+            client::ensure_topic(bootstrap, topic, 1)?;
+            let producer = client::producer_config(bootstrap)
+                .create()
+                .map_err(|e| kafka_error(bootstrap, "cannot create the dead-letter producer", e))?;
+            reader.dead_letter_topic = Some(DeadLetterTopic { producer, topic: topic.clone() });
+        }
+        if mine.is_empty() {
+            return Ok(reader);
+        }
+        let consumer: BaseConsumer = client::base_config(bootstrap)
+            .set("group.id", &source.group)
+            .set("client.id", format!("weir-{}-w{worker}", source.topic))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("allow.auto.create.topics", "false")
+            .set("fetch.wait.max.ms", "100")
+            .set("queued.max.messages.kbytes", source.prefetch_kbytes.max(1024).to_string())
+            .create()
+            .map_err(|e| kafka_error(bootstrap, "cannot create a Kafka consumer", e))?;
+        reader.partitions = start_positions(&consumer, source, &mine)?;
+        reader.index_of = reader.partitions.iter().enumerate().map(|(i, p)| (p.partition, i)).collect();
+        reader.consumer = Some(consumer);
+        Ok(reader)
+    }
+
+    /// Assigns the partitions (after the backfill): fetching starts.
+    fn assign(&mut self) -> Result<(), EngineError> {
+        self.assigned = true;
+        let Some(consumer) = &self.consumer else { return Ok(()) };
+        let mut list = TopicPartitionList::new();
+        for p in self.partitions.iter_mut() {
+            p.last_message = Instant::now();
+            p.done = p.done || p.end.is_some_and(|end| p.next_offset >= end);
+            list.add_partition_offset(&self.source.topic, p.partition, Offset::Offset(p.next_offset)).expect("a valid offset");
+        }
+        consumer.assign(&list).map_err(|e| kafka_error(&self.source.bootstrap, "cannot assign partitions", e))
+    }
+
+    /// Pauses (or resumes) fetching for all partitions: backpressure.
+    fn set_paused(&mut self, pause: bool) {
+        if self.paused == pause {
+            return;
+        }
+        let Some(consumer) = &self.consumer else { return };
+        let mut list = TopicPartitionList::new();
+        for p in self.partitions.iter().filter(|p| !p.done) {
+            list.add_partition(&self.source.topic, p.partition);
+        }
+        let result = if pause { consumer.pause(&list) } else { consumer.resume(&list) };
+        match result {
+            Ok(()) => {
+                self.paused = pause;
+                if pause {
+                    self.source.pauses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            Err(error) => eprintln!("weir: cannot {} {}: {error}", if pause { "pause" } else { "resume" }, self.name),
+        }
+    }
+
+    fn reject(&mut self, partition: i32, offset: i64, reason: String, raw: &[u8]) {
+        let position = format!("partition {partition} offset {offset}");
+        self.ctx.dead_letters.reject(&self.ctx.metrics, &self.name, position, reason.clone(), raw);
+        if let Some(dlq) = &self.dead_letter_topic {
+            let letter = KafkaDeadLetter {
+                topic: self.source.topic.clone(),
+                partition,
+                offset,
+                reason,
+                raw: String::from_utf8_lossy(&raw[..raw.len().min(4096)]).into_owned(),
+            };
+            let payload = serde_json::to_vec(&letter).expect("a dead letter always serializes");
+            let key = format!("{partition}:{offset}");
+            let mut record = BaseRecord::<str, [u8]>::to(&dlq.topic).key(&key).payload(&payload);
+            loop {
+                match dlq.producer.send(record) {
+                    Ok(()) => break,
+                    Err((error, returned)) if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                        dlq.producer.poll(Duration::from_millis(10));
+                        record = returned;
+                    }
+                    Err((error, _)) => {
+                        self.ctx.errors.lock().unwrap().push(format!("cannot write a dead letter to {}: {error}", dlq.topic));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits, for each partition, the offset below every record that is not yet final.
+    /// `last`: the run has finished; commit everything read, synchronously.
+    fn commit(&mut self, last: bool) {
+        let Some(consumer) = &self.consumer else { return };
+        if !self.assigned || !self.ctx.errors.lock().unwrap().is_empty() {
+            return;
+        }
+        let frontier = self.ctx.retired.with_frontier(|f| f.first().copied());
+        let horizon = self.source.state_horizon_ms;
+        if horizon.is_none() && !last {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        let metadata = format!("{RETIRED_PREFIX}{}", frontier.unwrap_or(Tick::MAX));
+        for p in self.partitions.iter_mut() {
+            match (frontier, horizon) {
+                (None, _) => p.pending.clear(),
+                (Some(f), Some(h)) => p.pending = p.pending.split_off(&f.saturating_sub(h)),
+                (Some(_), None) => {}
+            }
+            let offset = p.pending.values().min().copied().unwrap_or(p.next_offset);
+            if offset > p.committed || (last && frontier.is_none()) {
+                let mut entry = list.add_partition(&self.source.topic, p.partition);
+                entry.set_offset(Offset::Offset(offset)).expect("a valid offset");
+                entry.set_metadata(metadata.clone());
+                p.committed = offset;
+            }
+        }
+        if list.count() == 0 {
+            return;
+        }
+        // Dead letters of the committed messages must be safe before their offsets are.
+        if let Some(dlq) = &self.dead_letter_topic {
+            if let Err(error) = dlq.producer.flush(Duration::from_secs(60)) {
+                self.ctx.errors.lock().unwrap().push(format!("cannot flush dead letters to {}: {error}", dlq.topic));
+                return;
+            }
+        }
+        let mode = if last { CommitMode::Sync } else { CommitMode::Async };
+        if let Err(error) = consumer.commit(&list, mode) {
+            // At-least-once: a failed commit only means more to re-read after a restart.
+            eprintln!("weir: cannot commit offsets of {} for group {}: {error}", self.name, self.source.group);
+        }
+        self.last_commit = Instant::now();
+    }
+}
+
+impl<T> Reader<T> {
+    fn backfill_done(&self) -> bool {
+        self.backfill.iter().all(|s| s.done)
+    }
+}
+
+impl<T> Drop for Reader<T> {
+    fn drop(&mut self) {
+        // A clean end: everything was read and the sink has written everything.
+        if self.finished || !self.ctx.retired.done() {
+            return;
+        }
+        if let Some(dlq) = &self.dead_letter_topic {
+            let _ = dlq.producer.flush(Duration::from_secs(60));
+        }
+        let Some(consumer) = &self.consumer else { return };
+        if !self.assigned || !self.ctx.errors.lock().unwrap().is_empty() {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        let metadata = format!("{RETIRED_PREFIX}{}", Tick::MAX);
+        for p in &self.partitions {
+            let mut entry = list.add_partition(&self.source.topic, p.partition);
+            entry.set_offset(Offset::Offset(p.next_offset)).expect("a valid offset");
+            entry.set_metadata(metadata.clone());
+        }
+        if let Err(error) = consumer.commit(&list, CommitMode::Sync) {
+            eprintln!("weir: cannot commit the final offsets of {}: {error}", self.name);
+        }
+    }
+}
+
+fn files_disorder(files: &crate::source::ReplaySource) -> u64 {
+    match files.disorder {
+        crate::source::Disorder::Bounded(ms) => ms,
+        crate::source::Disorder::SortFile => 0,
+    }
+}
+
+/// Where each of `partitions` starts (the group's committed offset, else `source.start`) and,
+/// for a bounded read, ends.
+fn start_positions(consumer: &BaseConsumer, source: &KafkaSource, partitions: &[i32]) -> Result<Vec<PartitionState>, EngineError> {
+    let bootstrap = &source.bootstrap;
+    let topic = &source.topic;
+    let mut list = TopicPartitionList::new();
+    for p in partitions {
+        list.add_partition(topic, *p);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .map_err(|e| kafka_error(bootstrap, &format!("cannot read the committed offsets of group {}", source.group), e))?;
+    let by_time = |ms: i64| -> Result<HashMap<i32, i64>, EngineError> {
+        let mut query = TopicPartitionList::new();
+        for p in partitions {
+            query.add_partition_offset(topic, *p, Offset::Offset(ms)).expect("a valid timestamp");
+        }
+        let found = consumer
+            .offsets_for_times(query, Duration::from_secs(10))
+            .map_err(|e| kafka_error(bootstrap, "cannot look up offsets by time", e))?;
+        Ok(found.elements().iter().filter_map(|e| Some((e.partition(), e.offset().to_raw().filter(|o| *o >= 0)?))).collect())
+    };
+    let start_by_time = match (source.start, source.backfill.is_some()) {
+        (StartAt::Time(ms), _) => Some(by_time(ms)?),
+        _ => None,
+    };
+    let stop_by_time = match source.stop {
+        Some(StopAt::Time(ms)) => Some(by_time(ms)?),
+        _ => None,
+    };
+    let mut states = Vec::new();
+    for p in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, *p, METADATA_TIMEOUT)
+            .map_err(|e| kafka_error(bootstrap, &format!("cannot read the offsets of {topic}"), e))?;
+        let resumed = committed.find_partition(topic, *p).and_then(|e| match e.offset() {
+            Offset::Offset(o) if o >= 0 => Some(o),
+            _ => None,
+        });
+        let start = match (resumed, source.start) {
+            (Some(offset), _) => offset.clamp(low, high),
+            (None, StartAt::Earliest) => low,
+            (None, StartAt::Latest) => high,
+            (None, StartAt::Time(_)) => start_by_time.as_ref().and_then(|m| m.get(p).copied()).unwrap_or(high),
+        };
+        let (end, stop_time) = match source.stop {
+            None => (None, None),
+            Some(StopAt::End) => (Some(high), None),
+            Some(StopAt::Time(ms)) => match stop_by_time.as_ref().and_then(|m| m.get(p).copied()) {
+                Some(offset) => (Some(offset), None),
+                None => (None, Some(ms)),
+            },
+        };
+        states.push(PartitionState {
+            partition: *p,
+            watermark: Watermark::new(source.out_of_orderness_ms),
+            next_offset: start,
+            end,
+            stop_time,
+            done: end.is_some_and(|end| start >= end),
+            last_message: Instant::now(),
+            pending: BTreeMap::new(),
+            committed: resumed.unwrap_or(-1),
+        });
+    }
+    Ok(states)
+}
+
+/// What one message decodes to.
+enum Item<T> {
+    Record(Timed<T>),
+    /// Beyond a bounded read's stop time: the partition is done.
+    Stop,
+    /// Before the backfill cut: the files had it.
+    Skip,
+    Bad(String),
+}
+
+fn decode_message<T: DeserializeOwned>(message: &BorrowedMessage<'_>, source: &KafkaSource, cut: Option<i64>, stop_time: Option<i64>) -> Item<T> {
+    let timestamp = message.timestamp().to_millis();
+    if let (Some(stop), Some(ts)) = (stop_time, timestamp) {
+        if ts >= stop {
+            return Item::Stop;
+        }
+    }
+    let Some(payload) = message.payload() else { return Item::Bad("message has no payload".into()) };
+    let record = match &source.time {
+        KafkaTime::Field(spec) => decode_json_line::<T>(payload, spec),
+        KafkaTime::Message => match timestamp.filter(|ts| *ts >= 0) {
+            None => Err("message has no timestamp".into()),
+            Some(ts) => serde_json::from_slice::<T>(payload).map(|data| Timed::new(ts, data)).map_err(|e| format!("invalid record: {e}")),
+        },
+    };
+    match record {
+        Ok(record) if cut.is_some_and(|cut| record.time < cut) => Item::Skip,
+        Ok(record) => Item::Record(record),
+        Err(reason) => Item::Bad(reason),
+    }
+}
+
+/// Builds the Kafka source operator on this worker: returns the on-time records and the late
+/// ones (see the module docs of [`super`]).
+pub(crate) fn build_kafka_source<'scope, T>(
+    scope: Scope<'scope, Tick>,
+    source: &KafkaSource,
+    ctx: &SourceContext,
+) -> (EventStream<'scope, T>, EventStream<'scope, T>)
+where
+    T: DeserializeOwned + Clone + timely::ExchangeData,
+{
+    let mut builder = OperatorBuilder::new("KafkaSource".to_owned(), scope);
+    let activator = scope.activator_for(builder.operator_info().address);
+    let (output, stream) = builder.new_output::<Vec<Timed<T>>>();
+    let (late_output, late_stream) = builder.new_output::<Vec<Timed<T>>>();
+    let mut output = Output::<T>::from(output);
+    let mut late_output = Output::<T>::from(late_output);
+
+    let opened = Reader::<T>::open(source, scope.index(), scope.peers(), ctx);
+    let ctx = ctx.clone();
+    let cut = source.cut_ms();
+    let bounded = source.stop.is_some();
+
+    builder.build(move |mut capabilities| {
+        let late_cap = capabilities.pop();
+        let cap = capabilities.pop();
+        let mut caps = cap.zip(late_cap);
+        let mut reader = match opened {
+            Ok(reader) => Some(reader),
+            Err(error) => {
+                ctx.errors.lock().unwrap().push(error.to_string());
+                caps = None;
+                None
+            }
+        };
+        let mut clock: Option<(Instant, i64)> = None;
+        let mut on_time: Vec<(Tick, Timed<T>)> = Vec::new();
+        let mut late: Vec<Timed<T>> = Vec::new();
+
+        move |_frontiers| {
+            let Some(reader) = reader.as_mut() else { return };
+            let Some((cap, late_cap)) = caps.as_mut() else {
+                // All read: wait for the sink to finish, then commit the final offsets.
+                if !reader.finished {
+                    if ctx.retired.done() {
+                        reader.commit(true);
+                        reader.finished = true;
+                    } else {
+                        activator.activate_after(Duration::from_millis(5));
+                    }
+                }
+                return;
+            };
+
+            // Backpressure: do not run further ahead of the sink than allowed.
+            if let Some(ahead) = reader.source.max_ahead_ms {
+                let tick = *cap.time();
+                let behind = tick > ahead && ctx.retired.less_than(&(tick - ahead));
+                reader.set_paused(behind);
+                if behind {
+                    reader.commit(false);
+                    activator.activate_after(Duration::from_millis(1));
+                    return;
+                }
+            }
+            // Replay speed: hold back until the wall clock has caught up with event time.
+            if let (Some(speed), Some((wall, first))) = (reader.source.speed, clock) {
+                let allowed = first + (wall.elapsed().as_secs_f64() * 1000.0 * speed) as i64;
+                let seen = reader.partitions.iter().filter_map(|p| p.watermark.max_seen()).max().unwrap_or(first);
+                if seen > allowed {
+                    let wait = ((seen - allowed) as f64 / speed).ceil() as u64;
+                    activator.activate_after(Duration::from_millis(wait.clamp(1, 100)));
+                    return;
+                }
+            }
+
+            let mut idle_wait = false;
+            if !reader.backfill_done() {
+                read_backfill(reader, cut, *cap.time(), &ctx, &mut on_time, &mut late);
+            } else {
+                if !reader.assigned {
+                    if let Err(error) = reader.assign() {
+                        ctx.errors.lock().unwrap().push(error.to_string());
+                        caps = None;
+                        return;
+                    }
+                }
+                idle_wait = read_messages(reader, cut, *cap.time(), &ctx, &mut on_time, &mut late) == 0;
+            }
+            if clock.is_none() && reader.source.speed.is_some() {
+                clock = reader.partitions.iter().filter_map(|p| p.watermark.max_seen()).min().map(|first| (Instant::now(), first));
+            }
+            send_grouped_by_tick(&mut output, cap, &mut on_time);
+            if !late.is_empty() {
+                late_output.activate().session(&*late_cap).give_iterator(late.drain(..));
+            }
+            if reader.last_commit.elapsed() >= reader.source.commit_interval {
+                reader.commit(false);
+            }
+
+            match hold(reader, bounded, &ctx) {
+                None => {
+                    caps = None;
+                    activator.activate();
+                }
+                Some(tick) => {
+                    let tick = tick.max(*cap.time());
+                    cap.downgrade(&tick);
+                    late_cap.downgrade(&tick);
+                    if idle_wait {
+                        // Nothing arrived: poll again soon rather than spin.
+                        activator.activate_after(Duration::from_millis(2));
+                    } else {
+                        activator.activate();
+                    }
+                }
+            }
+        }
+    });
+    (stream, late_stream)
+}
+
+/// Where this worker holds its frontier: the smallest watermark among what is still being
+/// read (see the module docs for idle partitions); `None` once everything is read.
+fn hold<T>(reader: &Reader<T>, bounded: bool, ctx: &SourceContext) -> Option<Tick> {
+    let tick_of = |mark: Option<i64>| mark.map_or(0, |m| ctx.tick.tick_of(m));
+    if !reader.backfill_done() {
+        return reader.backfill.iter().filter(|s| !s.done).map(|s| tick_of(s.watermark.current())).min();
+    }
+    let reading: Vec<&PartitionState> = reader.partitions.iter().filter(|p| !p.done).collect();
+    if reading.is_empty() {
+        return None;
+    }
+    let idle_after = reader.source.idle_timeout;
+    let busy = reading.iter().filter(|p| bounded || p.last_message.elapsed() < idle_after).map(|p| tick_of(p.watermark.current())).min();
+    let own = reading.iter().map(|p| tick_of(p.watermark.current())).max().unwrap_or(0);
+    let shared = &reader.source.process_watermark;
+    shared.fetch_max(own, std::sync::atomic::Ordering::Relaxed);
+    // All idle: release up to what the process has seen, so windows close while it is quiet.
+    Some(busy.unwrap_or_else(|| own.max(shared.load(std::sync::atomic::Ordering::Relaxed))))
+}
+
+/// Reads from the backfill segment furthest behind; keeps records before the cut.
+fn read_backfill<T: DeserializeOwned + Clone + 'static>(
+    reader: &mut Reader<T>,
+    cut: Option<i64>,
+    cap_tick: Tick,
+    ctx: &SourceContext,
+    on_time: &mut Vec<(Tick, Timed<T>)>,
+    late: &mut Vec<Timed<T>>,
+) {
+    let next = reader
+        .backfill
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.done)
+        .min_by_key(|(_, s)| s.watermark.current().unwrap_or(i64::MIN))
+        .map(|(i, _)| i);
+    let Some(next) = next else { return };
+    let mut items = Vec::new();
+    let segment = &mut reader.backfill[next];
+    match segment.reader.read(reader.source.batch, &mut items) {
+        Ok(done) => segment.done = done,
+        Err(error) => {
+            ctx.errors.lock().unwrap().push(error.to_string());
+            segment.done = true;
+        }
+    }
+    for item in items {
+        match item {
+            Decoded::Record(record) if cut.is_some_and(|cut| record.time >= cut) => {}
+            Decoded::Record(record) => {
+                ctx.metrics.events_in.add(1);
+                let tick = ctx.tick.tick_of(record.time);
+                if segment.watermark.observe(record.time) && tick >= cap_tick {
+                    on_time.push((tick, record));
+                } else {
+                    ctx.metrics.late.add(1);
+                    late.push(record);
+                }
+            }
+            Decoded::Bad { position, reason, raw } => ctx.dead_letters.reject(&ctx.metrics, segment.reader.name(), position, reason, &raw),
+        }
+    }
+}
+
+/// Polls up to a batch of messages; returns how many arrived.
+fn read_messages<T: DeserializeOwned + Clone + 'static>(
+    reader: &mut Reader<T>,
+    cut: Option<i64>,
+    cap_tick: Tick,
+    ctx: &SourceContext,
+    on_time: &mut Vec<(Tick, Timed<T>)>,
+    late: &mut Vec<Timed<T>>,
+) -> usize {
+    let Some(consumer) = reader.consumer.take() else { return 0 };
+    let mut received = 0;
+    let mut rejected = Vec::new();
+    while received < reader.source.batch {
+        let message = match consumer.poll(Duration::ZERO) {
+            None => break,
+            Some(Ok(message)) => message,
+            Some(Err(error)) => {
+                // Transient (a broker restarting, say): librdkafka reconnects on its own.
+                eprintln!("weir: reading {}: {error}", reader.name);
+                break;
+            }
+        };
+        received += 1;
+        let Some(&index) = reader.index_of.get(&message.partition()) else { continue };
+        let state = &mut reader.partitions[index];
+        let offset = message.offset();
+        if state.done || offset < state.next_offset || state.end.is_some_and(|end| offset >= end) {
+            continue;
+        }
+        state.next_offset = offset + 1;
+        state.last_message = Instant::now();
+        match decode_message::<T>(&message, &reader.source, cut, state.stop_time) {
+            Item::Record(record) => {
+                ctx.metrics.events_in.add(1);
+                let tick = ctx.tick.tick_of(record.time);
+                let at = if state.watermark.observe(record.time) && tick >= cap_tick {
+                    on_time.push((tick, record));
+                    tick
+                } else {
+                    ctx.metrics.late.add(1);
+                    late.push(record);
+                    cap_tick
+                };
+                let least = state.pending.entry(at).or_insert(offset);
+                *least = (*least).min(offset);
+            }
+            Item::Stop => state.done = true,
+            Item::Skip => {}
+            Item::Bad(reason) => rejected.push((message.partition(), offset, reason, message.payload().unwrap_or_default().to_vec())),
+        }
+        if state.end.is_some_and(|end| state.next_offset >= end) {
+            state.done = true;
+        }
+    }
+    reader.consumer = Some(consumer);
+    for (partition, offset, reason, raw) in rejected {
+        reader.reject(partition, offset, reason, &raw);
+    }
+    received
+}
+
+/// Sends records at their own ticks: one session per distinct tick.
+fn send_grouped_by_tick<T: 'static>(output: &mut Output<T>, cap: &Capability<Tick>, records: &mut Vec<(Tick, Timed<T>)>) {
+    if records.is_empty() {
+        return;
+    }
+    records.sort_by_key(|(tick, _)| *tick);
+    let mut output = output.activate();
+    let mut drain = records.drain(..).peekable();
+    while let Some((tick, record)) = drain.next() {
+        let at = cap.delayed(&tick);
+        let mut session = output.session(&at);
+        session.give(record);
+        while let Some((_, record)) = drain.next_if(|(t, _)| *t == tick) {
+            session.give(record);
+        }
+    }
+}
+
+/// Drops records stamped before `tick`: after a restart, the outputs an earlier run has
+/// already written (see the module docs of [`super`]).
+pub(crate) fn skip_before<'scope, D: Clone + 'static>(stream: StreamVec<'scope, Tick, D>, tick: Tick) -> StreamVec<'scope, Tick, D> {
+    stream.unary::<CapacityContainerBuilder<Vec<D>>, _, _, _>(Pipeline, "SkipWritten", move |_cap, _info| {
+        move |input, output| {
+            input.for_each_stamp(|cap, containers| {
+                let Some(cap) = cap.retain_least(0) else { return };
+                if *cap.time() < tick {
+                    return;
+                }
+                let mut session = output.session(&cap);
+                for container in containers {
+                    session.give_iterator(container.drain(..));
+                }
+            });
+        }
+    })
+}
