@@ -336,11 +336,13 @@ fn cuda_falls_back_to_the_cpu_unless_strict() {
     let records: Vec<Timed<Row>> = rows.iter().map(|r| Timed::new(10, r.clone())).collect();
     let captured = MemorySink::new();
     Pipeline::new(Execution::Threads(1))
-        .run(Source::Memory(MemorySource::new(records)), Sink::Memory(captured.clone()), move |events, _| events.score(&prepared, RowMapping { with_text: false }).map(|r| r.unwrap().p_click))
+        .run(Source::Memory(MemorySource::new(records)), Sink::Memory(captured.clone()), move |events, _| events.score(&prepared, RowMapping { with_text: false }).map(|r| r.unwrap()))
         .unwrap();
-    let scores = captured.records();
+    let mut scores = captured.records();
+    scores.sort_by_key(|s| s.id);
+    assert_eq!(scores.len(), fixture.rows);
     for (score, expected) in scores.iter().zip(&fixture.expected["ctr_mlp"]) {
-        assert!((score - expected).abs() <= 1e-5);
+        assert!((score.p_click - expected).abs() <= 1e-5, "{} vs {expected}", score.p_click);
     }
 }
 

@@ -18,3 +18,5 @@ pub mod score;
 pub mod tokenize;
 pub mod encoder;
 pub mod embedding_table;
+/// The `ort` crate at the version the scorer uses (for raw baselines and custom sessions).
+pub use ort;
