@@ -118,7 +118,7 @@ fn operator_run(prepared: &PreparedModel, rows: &[Row], batch: usize) -> f64 {
         let seen = counter.clone();
         let (mut input, probe) = worker.dataflow::<Tick, _, _>(|scope| {
             let (input, stream) = scope.new_input::<Vec<Timed<Row>>>();
-            let (probe, _) = stream.score(&prepared, RowMapping).inspect_batch(move |_, data| seen.set(seen.get() + data.len())).probe();
+            let (probe, _) = stream.score(&prepared, RowMapping).inspect(move |_| seen.set(seen.get() + 1)).probe();
             (input, probe)
         });
         let started = Instant::now();

@@ -693,12 +693,17 @@ impl<'scope, O: Clone + 'static, D: Clone + 'static> SplitRejections<'scope, O, 
 /// use weir_engine::time::TickSpec;
 /// use weir_operators::ModelVersion;
 /// use weir_operators::score::StampVersionsExt;
-/// use timely::dataflow::operators::{ToStream, Inspect};
-/// timely::example(|scope| {
+/// use timely::dataflow::operators::{ToStream, Capture, capture::Event};
+/// let captured = timely::example(|scope| {
 ///     vec![ModelVersion::new(1, 2_500, vec![])].to_stream(scope)
 ///         .stamp_at_publication(TickSpec::new(1000))
-///         .inspect_time(|time, v| assert_eq!(*time, 3_000));
+///         .capture()
 /// });
+/// let stamped: Vec<(u64, u64)> = captured.try_iter().flat_map(|event| match event {
+///     Event::Messages(time, versions) => versions.into_iter().map(|v| (time, v.version)).collect(),
+///     _ => Vec::new(),
+/// }).collect();
+/// assert_eq!(stamped, vec![(3_000, 1)]); // at the tick of 2 500 ms
 /// ```
 pub trait StampVersionsExt<'scope> {
     fn stamp_at_publication(self, tick: TickSpec) -> OutputStream<'scope, ModelVersion>;
