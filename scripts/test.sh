@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # --- setup: each step is idempotent and fetches only what is missing ---------------------
 scripts/setup/onnxruntime.sh   # ONNX Runtime library -> .cache/onnxruntime/
 scripts/setup/python.sh        # reference Python (onnxruntime, onnx, tokenizers) -> .cache/venv/
+scripts/setup/models.sh        # MiniLM int8 encoder + tokenizer (checksummed) -> models/minilm/
 
 # --- services -----------------------------------------------------------------------------
 cleanup() {

@@ -10,3 +10,13 @@ pub mod hashing;
 pub mod model_version;
 
 pub use model_version::ModelVersion;
+
+// ONNX scoring, tokenization and text embeddings (issue 4).
+mod batching;
+pub mod runtime;
+pub mod score;
+pub mod tokenize;
+pub mod encoder;
+pub mod embedding_table;
+/// The `ort` crate at the version the scorer uses (for raw baselines and custom sessions).
+pub use ort;

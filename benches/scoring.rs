@@ -1,0 +1,251 @@
+//! Scoring benchmarks, each next to a raw ONNX Runtime baseline measured in the same run:
+//!
+//! (a) the scoring operator alone, in a dataflow fed pre-built batches, vs raw `Session::run`
+//!     on the same rows, at batch 64 and 1024;
+//! (b) end to end: JSONL replay of 1,000,000 `weir gen` events → featurize → CTR MLP → JSONL
+//!     file sink, one worker, next to the raw parse rate and the raw model rate;
+//! (c) the MiniLM encoder (tokenize + run + pool), titles/s at batch 1, 32, 256, vs raw
+//!     `Session::run` on pre-tokenized batches.
+//!
+//! Run: `cargo bench --bench scoring` (release). Under `cargo test` it does nothing.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::time::Instant;
+
+use weir::operators::encoder::EncoderModel;
+use weir::operators::ort::session::Session;
+use weir::operators::ort::value::TensorRef;
+use weir::operators::runtime::{OnnxRuntime, SessionOptions};
+use weir::operators::score::*;
+use weir::pipelines::clickstream::generate::{GenConfig, Generator};
+use weir::pipelines::ctr_score::{CtrFeatures, CtrInput, ctr_score};
+use weir::prelude::*;
+use weir_engine::timely::dataflow::operators::{Input, Inspect, Probe};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("scoring benchmarks: run with `cargo bench --bench scoring`");
+        return;
+    }
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let wants = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if wants("operator") {
+        operator_vs_raw();
+    }
+    if wants("e2e") {
+        end_to_end();
+    }
+    if wants("minilm") {
+        minilm();
+    }
+}
+
+fn best_of<F: FnMut() -> f64>(runs: usize, mut f: F) -> f64 {
+    (0..runs).map(|_| f()).fold(f64::MAX, f64::min)
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Row {
+    sparse: [i64; 4],
+    dense: [f32; 4],
+}
+
+#[derive(Clone)]
+struct RowMapping;
+
+impl ScoreMapping<Row> for RowMapping {
+    type Output = f32;
+    fn inputs(&self) -> Vec<TensorSpec> {
+        vec![TensorSpec::i64("sparse", 4), TensorSpec::f32("dense", 4)]
+    }
+    fn outputs(&self) -> Vec<TensorSpec> {
+        vec![TensorSpec::f32("p_click", 1)]
+    }
+    fn fill(&self, record: &Timed<Row>, row: &mut RowWriter<'_>) -> Result<(), String> {
+        row.i64(0).copy_from_slice(&record.data.sparse);
+        row.f32(1).copy_from_slice(&record.data.dense);
+        Ok(())
+    }
+    fn emit(&self, _record: Timed<Row>, scores: &ScoreRow<'_>) -> f32 {
+        scores.output(0)[0]
+    }
+}
+
+fn rows(n: usize) -> Vec<Row> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..n)
+        .map(|_| Row {
+            sparse: [0; 4].map(|_| (next() % 4096) as i64),
+            dense: [0; 4].map(|_| (next() % 1000) as f32 / 500.0 - 1.0),
+        })
+        .collect()
+}
+
+/// Raw `Session::run` over `rows` in batches of `batch`: the features already in flat arrays.
+fn raw_run(session: &mut Session, rows: &[Row], batch: usize) -> f64 {
+    let sparse: Vec<i64> = rows.iter().flat_map(|r| r.sparse).collect();
+    let dense: Vec<f32> = rows.iter().flat_map(|r| r.dense).collect();
+    let started = Instant::now();
+    let mut sum = 0f32;
+    for start in (0..rows.len()).step_by(batch) {
+        let n = batch.min(rows.len() - start);
+        let s = TensorRef::from_array_view(([n, 4], &sparse[start * 4..(start + n) * 4])).unwrap();
+        let d = TensorRef::from_array_view(([n, 4], &dense[start * 4..(start + n) * 4])).unwrap();
+        let out = session.run(weir::operators::ort::inputs!["sparse" => s, "dense" => d]).unwrap();
+        let (_, p) = out["p_click"].try_extract_tensor::<f32>().unwrap();
+        sum += p[0];
+    }
+    black_box(sum);
+    started.elapsed().as_secs_f64()
+}
+
+/// The scoring operator in a one-worker dataflow, fed one pre-built batch per tick.
+fn operator_run(prepared: &PreparedModel, rows: &[Row], batch: usize) -> f64 {
+    let batches: Vec<Vec<Timed<Row>>> = rows.chunks(batch).enumerate().map(|(i, c)| c.iter().map(|r| Timed::new(i as i64 + 1, r.clone())).collect()).collect();
+    let prepared = prepared.clone();
+    let total = rows.len();
+    weir_engine::timely::execute_directly(move |worker| {
+        let counter = std::rc::Rc::new(std::cell::Cell::new(0usize));
+        let seen = counter.clone();
+        let (mut input, probe) = worker.dataflow::<Tick, _, _>(|scope| {
+            let (input, stream) = scope.new_input::<Vec<Timed<Row>>>();
+            let (probe, _) = stream.score(&prepared, RowMapping).inspect(move |_| seen.set(seen.get() + 1)).probe();
+            (input, probe)
+        });
+        let started = Instant::now();
+        for (i, mut batch) in batches.into_iter().enumerate() {
+            input.send_batch(&mut batch);
+            input.advance_to(i as u64 + 2);
+            while probe.less_than(input.time()) {
+                worker.step();
+            }
+        }
+        assert_eq!(counter.get(), total, "every row scored");
+        started.elapsed().as_secs_f64()
+    })
+}
+
+fn operator_vs_raw() {
+    let model = OnnxModel::from_file(format!("{ROOT}/models/ctr/ctr_mlp.onnx")).unwrap();
+    let runtime = OnnxRuntime::get().unwrap();
+    let (mut session, _) = runtime.session(&model.bytes, &SessionOptions::default()).unwrap();
+    let data = rows(1 << 20);
+    println!("(a) CTR MLP, {} rows, 1 intra-op thread, best of 3", data.len());
+    println!("{:<10} {:>16} {:>16} {:>8}", "batch", "raw rows/s", "operator rows/s", "ratio");
+    for batch in [64, 1024] {
+        let config = ScoreConfig { max_batch: batch, ..ScoreConfig::default() };
+        let prepared = PreparedModel::prepare(&model, &RowMapping, &config).unwrap();
+        raw_run(&mut session, &data[..batch * 16], batch); // warm up
+        let raw = best_of(3, || raw_run(&mut session, &data, batch));
+        let op = best_of(3, || operator_run(&prepared, &data, batch));
+        let (raw_rate, op_rate) = (data.len() as f64 / raw, data.len() as f64 / op);
+        println!("{batch:<10} {raw_rate:>16.0} {op_rate:>16.0} {:>8.3}", op_rate / raw_rate);
+    }
+}
+
+fn end_to_end() {
+    let events = 1_000_000u64;
+    let dir = std::path::Path::new(ROOT).join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join(format!("clicks-{events}.jsonl"));
+    if !input.exists() {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for generated in Generator::new(GenConfig::with_events(events, 7)) {
+            serde_json::to_writer(&mut file, &generated.event).unwrap();
+            file.write_all(b"\n").unwrap();
+        }
+        file.flush().unwrap();
+    }
+    // Raw baselines: parse only, and the model alone on the featurized rows.
+    let text = std::fs::read_to_string(&input).unwrap();
+    let parse = best_of(3, || {
+        let started = Instant::now();
+        let mut n = 0;
+        for line in text.lines() {
+            let event: CtrInput = serde_json::from_str(line).unwrap();
+            black_box(&event);
+            n += 1;
+        }
+        assert_eq!(n, events);
+        started.elapsed().as_secs_f64()
+    });
+    let features = CtrFeatures::default();
+    let featurized: Vec<Row> = text
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let input: CtrInput = serde_json::from_value(value.clone()).unwrap();
+            let (sparse, dense) = features.features(value["ts"].as_i64().unwrap(), &input).unwrap();
+            Row { sparse, dense }
+        })
+        .collect();
+    drop(text);
+    let model = OnnxModel::from_file(format!("{ROOT}/models/ctr/ctr_mlp.onnx")).unwrap();
+    let (mut session, _) = OnnxRuntime::get().unwrap().session(&model.bytes, &SessionOptions::default()).unwrap();
+    let raw_model = best_of(3, || raw_run(&mut session, &featurized, 1024));
+    let prepared = PreparedModel::prepare(&model, &CtrFeatures::default(), &ScoreConfig::default()).unwrap();
+    let output = dir.join("ctr-scores.jsonl");
+    let pipeline = best_of(3, || {
+        let source = Source::Replay(ReplaySource::new(input.display().to_string(), TimeSpec::millis("ts")));
+        let report = Pipeline::new(Execution::Threads(1)).run(source, Sink::file(&output).unwrap(), ctr_score(prepared.clone())).unwrap();
+        assert_eq!(report.metrics.events_in, events);
+        assert_eq!(report.metrics.events_out, events);
+        report.elapsed.as_secs_f64()
+    });
+    let rate = |secs: f64| events as f64 / secs;
+    println!("(b) end to end, {events} events, 1 worker, best of 3");
+    println!("{:<52} {:>14}", "variant", "events/s");
+    println!("{:<52} {:>14.0}", "raw serde_json parse only", rate(parse));
+    println!("{:<52} {:>14.0}", "raw Session::run only (batch 1024, pre-featurized)", rate(raw_model));
+    println!("{:<52} {:>14.0}", "replay -> featurize -> score -> JSONL sink", rate(pipeline));
+}
+
+fn minilm() {
+    let model = EncoderModel::minilm(format!("{ROOT}/models/minilm"), 256, SessionOptions::default()).unwrap();
+    let mut encoder = model.encoder().unwrap();
+    let (mut raw, _) = OnnxRuntime::get().unwrap().session(&model.onnx.bytes, &SessionOptions::default()).unwrap();
+    // Distinct real catalogue titles from the generator.
+    let mut titles: Vec<String> = Generator::new(GenConfig::with_events(20_000, 7)).map(|g| g.event.title).collect();
+    titles.sort();
+    titles.dedup();
+    let total = 512.min(titles.len());
+    let titles: Vec<&str> = titles[..total].iter().map(String::as_str).collect();
+    println!("(c) MiniLM int8, {total} distinct titles, 1 intra-op thread, best of 2");
+    println!("{:<8} {:>14} {:>16} {:>8}", "batch", "raw titles/s", "encoder titles/s", "ratio");
+    for batch in [1, 32, 256] {
+        let tokens: Vec<_> = titles.chunks(batch).map(|chunk| model.tokenizer.encode_batch(chunk).unwrap()).collect();
+        let raw_secs = best_of(2, || {
+            let started = Instant::now();
+            for t in &tokens {
+                let shape = [t.rows, t.seq_len];
+                let out = raw
+                    .run(weir::operators::ort::inputs![
+                        "input_ids" => TensorRef::from_array_view((shape, &t.input_ids[..])).unwrap(),
+                        "attention_mask" => TensorRef::from_array_view((shape, &t.attention_mask[..])).unwrap(),
+                        "token_type_ids" => TensorRef::from_array_view((shape, &t.token_type_ids[..])).unwrap(),
+                    ])
+                    .unwrap();
+                black_box(out["last_hidden_state"].try_extract_tensor::<f32>().unwrap().1[0]);
+            }
+            started.elapsed().as_secs_f64()
+        });
+        let encoder_secs = best_of(2, || {
+            let started = Instant::now();
+            for chunk in titles.chunks(batch) {
+                black_box(encoder.encode(chunk).unwrap());
+            }
+            started.elapsed().as_secs_f64()
+        });
+        let (raw_rate, enc_rate) = (total as f64 / raw_secs, total as f64 / encoder_secs);
+        println!("{batch:<8} {raw_rate:>14.1} {enc_rate:>16.1} {:>8.3}", enc_rate / raw_rate);
+    }
+}

@@ -1,0 +1,726 @@
+//! ONNX scoring: every record of a stream scored by an ONNX model, in micro-batches.
+//!
+//! A [`ScoreMapping`] says how a batch of records becomes the model's named input tensors
+//! (`float32` or `int64`, shape `[batch, width]`, the batch dimension dynamic) and how each row
+//! of the output tensors goes back into a record. The operator ([`ScoreExt::score`], or
+//! [`ScoreExt::score_versioned`] with a stream of [`ModelVersion`]s) buffers records per worker
+//! and runs the model when `max_batch` records are waiting, or when the input frontier has passed
+//! the buffered records' ticks — so a bounded replay never waits on a timer and live latency is
+//! bounded by the tick. Each worker owns one session per model version, created once and reused
+//! for every batch.
+//!
+//! Bad input never panics and never stalls the frontier:
+//! * at build time, [`PreparedModel::prepare`] checks the model loads and that its inputs and
+//!   outputs match the mapping (names, element types, widths) — a mismatch is a [`ScoreError`];
+//! * at run time, a record whose features the mapping cannot build, or that has a NaN or
+//!   infinite `float32` feature, or that ONNX Runtime rejects (an out-of-range index, say), comes
+//!   out as a [`Rejection::Record`] (a dead letter with the reason) and the rest of its batch is
+//!   scored as usual; a model version that does not load or does not match the mapping comes out
+//!   as a [`Rejection::Version`] and the previous version keeps serving.
+//!
+//! ```no_run
+//! use weir_engine::prelude::*;
+//! use weir_operators::score::*;
+//! use timely::dataflow::operators::{ToStream, Inspect};
+//!
+//! /// Scores `(user bucket, item bucket, price)` triples with the CTR model of `models/ctr/`.
+//! #[derive(Clone)]
+//! struct Ctr;
+//! impl ScoreMapping<[i64; 4]> for Ctr {
+//!     type Output = (f32, u64);
+//!     fn inputs(&self) -> Vec<TensorSpec> {
+//!         vec![TensorSpec::i64("sparse", 4), TensorSpec::f32("dense", 4)]
+//!     }
+//!     fn outputs(&self) -> Vec<TensorSpec> {
+//!         vec![TensorSpec::f32("p_click", 1)]
+//!     }
+//!     fn fill(&self, record: &Timed<[i64; 4]>, row: &mut RowWriter<'_>) -> Result<(), String> {
+//!         row.i64(0).copy_from_slice(&record.data);
+//!         row.f32(1).copy_from_slice(&[1.0, 0.0, 1.0, 1.0]);
+//!         Ok(())
+//!     }
+//!     fn emit(&self, _record: Timed<[i64; 4]>, scores: &ScoreRow<'_>) -> (f32, u64) {
+//!         (scores.output(0)[0], scores.model_version)
+//!     }
+//! }
+//!
+//! let model = OnnxModel::from_file("models/ctr/ctr_mlp.onnx").unwrap();
+//! let prepared = PreparedModel::prepare(&model, &Ctr, &ScoreConfig::default()).unwrap();
+//! timely::example(move |scope| {
+//!     vec![Timed::new(5, [1, 2, 3, 4])].to_stream(scope).score(&prepared, Ctr)
+//!         .inspect(|scored| println!("{scored:?}"));
+//! });
+//! ```
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ort::session::{Session, SessionInputValue};
+use ort::value::{TensorElementType, TensorRef, ValueType};
+use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::core::OkErr;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::progress::frontier::MutableAntichain;
+use weir_engine::record::{EventStream, OutputStream, Timed};
+use weir_engine::time::{Tick, TickSpec};
+
+use crate::batching::{Pending, send};
+use crate::model_version::ModelVersion;
+use crate::runtime::{ActiveDevice, OnnxRuntime, RuntimeError, SessionOptions};
+
+/// The element type of a model input or output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ElementKind {
+    F32,
+    I64,
+}
+
+impl ElementKind {
+    fn onnx(self) -> TensorElementType {
+        match self {
+            ElementKind::F32 => TensorElementType::Float32,
+            ElementKind::I64 => TensorElementType::Int64,
+        }
+    }
+}
+
+/// One named tensor of shape `[batch, width]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorSpec {
+    pub name: String,
+    pub kind: ElementKind,
+    pub width: usize,
+}
+
+impl TensorSpec {
+    pub fn f32(name: impl Into<String>, width: usize) -> Self {
+        TensorSpec { name: name.into(), kind: ElementKind::F32, width }
+    }
+    pub fn i64(name: impl Into<String>, width: usize) -> Self {
+        TensorSpec { name: name.into(), kind: ElementKind::I64, width }
+    }
+}
+
+/// How records become input rows and output rows become records.
+pub trait ScoreMapping<D>: Clone + 'static {
+    type Output: Clone + 'static;
+    /// The model inputs this mapping fills, in the order [`RowWriter`] indexes them.
+    fn inputs(&self) -> Vec<TensorSpec>;
+    /// The model outputs it reads (`float32`), in the order [`ScoreRow::output`] indexes them.
+    fn outputs(&self) -> Vec<TensorSpec>;
+    /// Writes one record's features into its row of every input. An `Err` turns the record into
+    /// a dead letter with that reason.
+    fn fill(&self, record: &Timed<D>, row: &mut RowWriter<'_>) -> Result<(), String>;
+    /// Builds the output record from the input record and its row of every output.
+    fn emit(&self, record: Timed<D>, scores: &ScoreRow<'_>) -> Self::Output;
+}
+
+/// One record's row of every input tensor, zeroed before [`ScoreMapping::fill`].
+pub struct RowWriter<'a> {
+    buffers: &'a mut InputBuffers,
+}
+
+impl RowWriter<'_> {
+    /// The row of `float32` input number `input` (its index in [`ScoreMapping::inputs`]).
+    ///
+    /// Panics if that input is not `float32`: a programming error in the mapping, which the
+    /// build-time check cannot see.
+    pub fn f32(&mut self, input: usize) -> &mut [f32] {
+        let slot = self.buffers.slots[input];
+        assert_eq!(slot.kind, ElementKind::F32, "input {input} is not float32");
+        let buffer = &mut self.buffers.f32[slot.buffer];
+        let start = buffer.len() - slot.width;
+        &mut buffer[start..]
+    }
+    /// The row of `int64` input number `input`.
+    pub fn i64(&mut self, input: usize) -> &mut [i64] {
+        let slot = self.buffers.slots[input];
+        assert_eq!(slot.kind, ElementKind::I64, "input {input} is not int64");
+        let buffer = &mut self.buffers.i64[slot.buffer];
+        let start = buffer.len() - slot.width;
+        &mut buffer[start..]
+    }
+}
+
+/// One record's row of every output tensor.
+pub struct ScoreRow<'a> {
+    /// The version of the model that produced the scores.
+    pub model_version: u64,
+    outputs: &'a [Vec<f32>],
+    widths: &'a [usize],
+    row: usize,
+}
+
+impl ScoreRow<'_> {
+    /// The row of output number `output` (its index in [`ScoreMapping::outputs`]).
+    pub fn output(&self, output: usize) -> &[f32] {
+        let width = self.widths[output];
+        &self.outputs[output][self.row * width..(self.row + 1) * width]
+    }
+}
+
+/// A record or a model version the scorer could not use, with the reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Rejection<D> {
+    /// A record that was not scored (bad features, or no model version published before it).
+    Record { time: i64, reason: String, record: D },
+    /// A model version that did not load or does not match the mapping; the previous one keeps serving.
+    Version { version: u64, published_at: i64, reason: String },
+}
+
+/// What the scoring operators emit: a scored record, or a rejection.
+pub type Scored<O, D> = Result<O, Rejection<D>>;
+
+/// Why a scorer cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("cannot read the model file {path}: {source}")]
+    ReadModel { path: PathBuf, source: std::io::Error },
+    #[error("the model {model} does not match the scoring mapping: {reason}")]
+    Mismatch { model: String, reason: String },
+    #[error("bad scoring configuration: {0}")]
+    Config(String),
+}
+
+/// An ONNX model file's bytes, shared by every worker.
+#[derive(Clone, Debug)]
+pub struct OnnxModel {
+    pub name: String,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+impl OnnxModel {
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ScoreError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| ScoreError::ReadModel { path: path.to_owned(), source })?;
+        Ok(OnnxModel { name: path.display().to_string(), bytes: Arc::new(bytes) })
+    }
+    pub fn from_bytes(name: impl Into<String>, bytes: Arc<Vec<u8>>) -> Self {
+        OnnxModel { name: name.into(), bytes }
+    }
+}
+
+/// How the scorer batches and runs.
+#[derive(Clone, Copy, Debug)]
+pub struct ScoreConfig {
+    /// Run the model as soon as this many records wait.
+    pub max_batch: usize,
+    pub session: SessionOptions,
+    /// The version number a fixed model's scores carry.
+    pub model_version: u64,
+    /// The pipeline's tick (`Context::tick`): the versioned scorer uses it to know which old
+    /// versions no future record can need.
+    pub tick: TickSpec,
+}
+
+impl Default for ScoreConfig {
+    fn default() -> Self {
+        ScoreConfig { max_batch: 1024, session: SessionOptions::default(), model_version: 1, tick: TickSpec::default() }
+    }
+}
+
+impl ScoreConfig {
+    fn check(&self) -> Result<(), ScoreError> {
+        if self.max_batch == 0 {
+            return Err(ScoreError::Config("max_batch must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A model checked against a mapping: the build-time half of [`ScoreExt::score`].
+#[derive(Clone, Debug)]
+pub struct PreparedModel {
+    model: OnnxModel,
+    config: ScoreConfig,
+    device: ActiveDevice,
+}
+
+impl PreparedModel {
+    /// Loads `model` once, resolves the device and checks the model's inputs and outputs against
+    /// `mapping`: every error a scorer could hit before seeing data surfaces here.
+    pub fn prepare<D, M: ScoreMapping<D>>(model: &OnnxModel, mapping: &M, config: &ScoreConfig) -> Result<Self, ScoreError> {
+        config.check()?;
+        let runtime = OnnxRuntime::get()?;
+        let (session, device) = runtime.session(&model.bytes, &config.session)?;
+        check_signature(&session, &mapping.inputs(), &mapping.outputs()).map_err(|reason| ScoreError::Mismatch { model: model.name.clone(), reason })?;
+        Ok(PreparedModel { model: model.clone(), config: *config, device })
+    }
+
+    /// The device the sessions run on (the CPU when CUDA was asked for but is not there).
+    pub fn device(&self) -> ActiveDevice {
+        self.device
+    }
+
+    pub fn config(&self) -> &ScoreConfig {
+        &self.config
+    }
+}
+
+/// Checks that a session's inputs and outputs are what the mapping fills and reads.
+pub fn check_signature(session: &Session, inputs: &[TensorSpec], outputs: &[TensorSpec]) -> Result<(), String> {
+    for declared in session.inputs() {
+        if !inputs.iter().any(|spec| spec.name == declared.name()) {
+            return Err(format!("the model needs input {:?}, which the mapping does not provide", declared.name()));
+        }
+    }
+    for spec in inputs {
+        let Some(declared) = session.inputs().iter().find(|i| i.name() == spec.name) else {
+            let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+            return Err(format!("the mapping provides input {:?}, but the model's inputs are {names:?}", spec.name));
+        };
+        check_tensor("input", spec, declared.dtype(), false)?;
+    }
+    for spec in outputs {
+        let Some(declared) = session.outputs().iter().find(|o| o.name() == spec.name) else {
+            let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+            return Err(format!("the mapping reads output {:?}, but the model's outputs are {names:?}", spec.name));
+        };
+        if spec.kind != ElementKind::F32 {
+            return Err(format!("output {:?}: only float32 outputs can be read", spec.name));
+        }
+        check_tensor("output", spec, declared.dtype(), true)?;
+    }
+    Ok(())
+}
+
+fn check_tensor(role: &str, spec: &TensorSpec, dtype: &ValueType, output: bool) -> Result<(), String> {
+    let (Some(ty), Some(shape)) = (dtype.tensor_type(), dtype.tensor_shape()) else {
+        return Err(format!("{role} {:?} is not a tensor", spec.name));
+    };
+    if ty != spec.kind.onnx() {
+        return Err(format!("{role} {:?} has element type {ty:?} in the model, the mapping says {:?}", spec.name, spec.kind));
+    }
+    let dims: &[i64] = shape;
+    let batch_ok = dims.first().is_some_and(|&d| d < 0);
+    let width_ok = match dims {
+        [_, width] => *width < 0 || *width as usize == spec.width,
+        [_] => output && spec.width == 1,
+        _ => false,
+    };
+    if !batch_ok || !width_ok {
+        return Err(format!(
+            "{role} {:?} has shape {dims:?} in the model; the mapping needs [batch, {}] with a dynamic batch dimension",
+            spec.name, spec.width
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    kind: ElementKind,
+    buffer: usize,
+    width: usize,
+}
+
+/// The input tensors of one batch, row after row.
+struct InputBuffers {
+    slots: Vec<Slot>,
+    f32: Vec<Vec<f32>>,
+    i64: Vec<Vec<i64>>,
+    rows: usize,
+}
+
+impl InputBuffers {
+    fn new(specs: &[TensorSpec], capacity: usize) -> Self {
+        let mut slots = Vec::new();
+        let (mut f32, mut i64) = (Vec::new(), Vec::new());
+        for spec in specs {
+            let buffer = match spec.kind {
+                ElementKind::F32 => {
+                    f32.push(Vec::with_capacity(capacity * spec.width));
+                    f32.len() - 1
+                }
+                ElementKind::I64 => {
+                    i64.push(Vec::with_capacity(capacity * spec.width));
+                    i64.len() - 1
+                }
+            };
+            slots.push(Slot { kind: spec.kind, buffer, width: spec.width });
+        }
+        InputBuffers { slots, f32, i64, rows: 0 }
+    }
+
+    fn clear(&mut self) {
+        self.f32.iter_mut().for_each(Vec::clear);
+        self.i64.iter_mut().for_each(Vec::clear);
+        self.rows = 0;
+    }
+
+    /// Appends one zeroed row to every input.
+    fn push_row(&mut self) {
+        for slot in &self.slots {
+            match slot.kind {
+                ElementKind::F32 => {
+                    let buffer = &mut self.f32[slot.buffer];
+                    buffer.resize(buffer.len() + slot.width, 0.0);
+                }
+                ElementKind::I64 => {
+                    let buffer = &mut self.i64[slot.buffer];
+                    buffer.resize(buffer.len() + slot.width, 0);
+                }
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// Removes the last row (a record that turned out bad).
+    fn pop_row(&mut self) {
+        for slot in &self.slots {
+            match slot.kind {
+                ElementKind::F32 => {
+                    let buffer = &mut self.f32[slot.buffer];
+                    buffer.truncate(buffer.len() - slot.width);
+                }
+                ElementKind::I64 => {
+                    let buffer = &mut self.i64[slot.buffer];
+                    buffer.truncate(buffer.len() - slot.width);
+                }
+            }
+        }
+        self.rows -= 1;
+    }
+
+    /// The first `float32` input of the last row with a NaN or infinity, if any.
+    fn non_finite_in_last_row(&self, specs: &[TensorSpec]) -> Option<String> {
+        for (slot, spec) in self.slots.iter().zip(specs) {
+            if slot.kind == ElementKind::F32 {
+                let buffer = &self.f32[slot.buffer];
+                let row = &buffer[buffer.len() - slot.width..];
+                if let Some(position) = row.iter().position(|x| !x.is_finite()) {
+                    return Some(format!("feature {} of input {:?} is {} (features must be finite)", position, spec.name, row[position]));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Runs rows `start..start + rows` of `buffers` through `session`, copying the outputs into
+/// `outputs` (one buffer per output spec).
+fn run_rows(
+    session: &mut Session,
+    inputs: &[TensorSpec],
+    buffers: &InputBuffers,
+    output_specs: &[TensorSpec],
+    outputs: &mut [Vec<f32>],
+    start: usize,
+    rows: usize,
+) -> Result<(), String> {
+    let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+    for (spec, slot) in inputs.iter().zip(&buffers.slots) {
+        let range = start * slot.width..(start + rows) * slot.width;
+        let value: SessionInputValue<'_> = match slot.kind {
+            ElementKind::F32 => TensorRef::from_array_view(([rows, slot.width], &buffers.f32[slot.buffer][range])).map_err(|e| e.to_string())?.into(),
+            ElementKind::I64 => TensorRef::from_array_view(([rows, slot.width], &buffers.i64[slot.buffer][range])).map_err(|e| e.to_string())?.into(),
+        };
+        values.push((Cow::Borrowed(spec.name.as_str()), value));
+    }
+    let results = session.run(values).map_err(|e| e.to_string())?;
+    for (spec, out) in output_specs.iter().zip(outputs.iter_mut()) {
+        let value = results.get(&spec.name).ok_or_else(|| format!("the model did not return output {:?}", spec.name))?;
+        let (_shape, data) = value.try_extract_tensor::<f32>().map_err(|e| format!("output {:?}: {e}", spec.name))?;
+        if data.len() != rows * spec.width {
+            return Err(format!("output {:?} has {} values for {rows} rows of width {}", spec.name, data.len(), spec.width));
+        }
+        out.extend_from_slice(data);
+    }
+    Ok(())
+}
+
+/// Scores batches of records with one session: the part of the operator that touches ONNX Runtime.
+pub struct BatchScorer<D, M: ScoreMapping<D>> {
+    mapping: M,
+    inputs: Vec<TensorSpec>,
+    outputs: Vec<TensorSpec>,
+    widths: Vec<usize>,
+    buffers: InputBuffers,
+    output_buffers: Vec<Vec<f32>>,
+    /// Records whose rows are in `buffers`, in row order.
+    rows: Vec<(Tick, Timed<D>)>,
+}
+
+impl<D, M: ScoreMapping<D>> BatchScorer<D, M> {
+    pub fn new(mapping: M, capacity: usize) -> Self {
+        let inputs = mapping.inputs();
+        let outputs = mapping.outputs();
+        let widths = outputs.iter().map(|o| o.width).collect();
+        let buffers = InputBuffers::new(&inputs, capacity);
+        let output_buffers = outputs.iter().map(|o| Vec::with_capacity(capacity * o.width)).collect();
+        BatchScorer { mapping, inputs, outputs, widths, buffers, output_buffers, rows: Vec::with_capacity(capacity) }
+    }
+
+    pub fn mapping(&self) -> &M {
+        &self.mapping
+    }
+
+    /// Scores `records` (each with the tick it travels at) with `session`, appending each
+    /// outcome with its tick to `out`. Bad records become rejections; the rest are scored.
+    pub fn score<I>(&mut self, session: &mut Session, version: u64, records: I, out: &mut Vec<(Tick, Scored<M::Output, D>)>)
+    where
+        I: IntoIterator<Item = (Tick, Timed<D>)>,
+    {
+        self.buffers.clear();
+        self.rows.clear();
+        for (tick, record) in records {
+            self.buffers.push_row();
+            let filled = self.mapping.fill(&record, &mut RowWriter { buffers: &mut self.buffers });
+            let problem = match filled {
+                Err(reason) => Some(reason),
+                Ok(()) => self.buffers.non_finite_in_last_row(&self.inputs),
+            };
+            match problem {
+                Some(reason) => {
+                    self.buffers.pop_row();
+                    out.push((tick, Err(Rejection::Record { time: record.time, reason, record: record.data })));
+                }
+                None => self.rows.push((tick, record)),
+            }
+        }
+        if self.rows.is_empty() {
+            return;
+        }
+        self.output_buffers.iter_mut().for_each(Vec::clear);
+        let rows = self.rows.len();
+        match run_rows(session, &self.inputs, &self.buffers, &self.outputs, &mut self.output_buffers, 0, rows) {
+            Ok(()) => {
+                for (row, (tick, record)) in self.rows.drain(..).enumerate() {
+                    let scores = ScoreRow { model_version: version, outputs: &self.output_buffers, widths: &self.widths, row };
+                    out.push((tick, Ok(self.mapping.emit(record, &scores))));
+                }
+            }
+            // One bad row fails the whole batch: score the rows one by one so only it is rejected.
+            Err(batch_error) => {
+                for (row, (tick, record)) in self.rows.drain(..).enumerate() {
+                    self.output_buffers.iter_mut().for_each(Vec::clear);
+                    let alone = if rows == 1 {
+                        Err(batch_error.clone())
+                    } else {
+                        run_rows(session, &self.inputs, &self.buffers, &self.outputs, &mut self.output_buffers, row, 1)
+                    };
+                    match alone {
+                        Ok(()) => {
+                            let scores = ScoreRow { model_version: version, outputs: &self.output_buffers, widths: &self.widths, row: 0 };
+                            out.push((tick, Ok(self.mapping.emit(record, &scores))));
+                        }
+                        Err(reason) => out.push((
+                            tick,
+                            Err(Rejection::Record { time: record.time, reason: format!("ONNX Runtime rejected the record: {reason}"), record: record.data }),
+                        )),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One loaded model version on one worker.
+struct LoadedVersion {
+    version: u64,
+    published_at: i64,
+    session: Session,
+}
+
+/// Scoring as stream operators.
+pub trait ScoreExt<'scope, D> {
+    /// Scores every record with the prepared model (its version number is
+    /// [`ScoreConfig::model_version`]). Each worker scores the records it has (no exchange).
+    fn score<M: ScoreMapping<D>>(self, model: &PreparedModel, mapping: M) -> OutputStream<'scope, Scored<M::Output, D>>;
+
+    /// Scores every record with event time `t` by the newest version in `versions` published
+    /// strictly before `t` (DESIGN.md §2), and records that version in the output.
+    ///
+    /// `versions` is broadcast to every worker. A version must travel at a timestamp no later
+    /// than `tick_of(published_at + 1)` (stamping it with `tick_of(published_at)` is the natural
+    /// choice); each record waits until the versions' frontier has passed its tick, so which
+    /// version scores it depends only on event times, never on arrival order, worker count or
+    /// batch size. Records with no version published before them are rejected.
+    fn score_versioned<M: ScoreMapping<D>>(self, versions: OutputStream<'scope, ModelVersion>, mapping: M, config: &ScoreConfig) -> Result<OutputStream<'scope, Scored<M::Output, D>>, ScoreError>;
+}
+
+impl<'scope, D: timely::ExchangeData + Clone> ScoreExt<'scope, D> for EventStream<'scope, D> {
+    fn score<M: ScoreMapping<D>>(self, model: &PreparedModel, mapping: M) -> OutputStream<'scope, Scored<M::Output, D>> {
+        let config = model.config;
+        // The same bytes and options loaded once in `prepare`; should this still fail (memory),
+        // every record is rejected with the reason rather than panicking.
+        let session = OnnxRuntime::get().and_then(|runtime| runtime.session(&model.model.bytes, &config.session)).map(|(session, _)| session).map_err(|e| e.to_string());
+        self.unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "Score", move |_capability, _info| {
+            let mut session = session;
+            let mut scorer = BatchScorer::new(mapping, config.max_batch);
+            let mut pending = Pending::new();
+            let mut results = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|capability, containers| {
+                    let Some(capability) = capability.retain_least(0) else { return };
+                    pending.absorb(capability, containers);
+                });
+                for batch in pending.take_batches(config.max_batch, frontier, |_| true) {
+                    match &mut session {
+                        Ok(session) => scorer.score(session, config.model_version, batch, &mut results),
+                        Err(reason) => results.extend(batch.into_iter().map(|(tick, record)| {
+                            (tick, Err(Rejection::Record { time: record.time, reason: format!("no ONNX Runtime session: {reason}"), record: record.data }))
+                        })),
+                    }
+                    send(output, &pending.capabilities, &mut results);
+                }
+                pending.release();
+            }
+        })
+    }
+
+    fn score_versioned<M: ScoreMapping<D>>(self, versions: OutputStream<'scope, ModelVersion>, mapping: M, config: &ScoreConfig) -> Result<OutputStream<'scope, Scored<M::Output, D>>, ScoreError> {
+        config.check()?;
+        let config = *config;
+        let runtime = OnnxRuntime::get()?;
+        runtime.resolve_device(&config.session)?;
+        let versions = versions.broadcast();
+        Ok(self.binary_frontier::<_, CapacityContainerBuilder<Vec<_>>, _, _, _, _>(versions, Pipeline, Pipeline, "ScoreVersioned", move |_capability, _info| {
+            let mut scorer = BatchScorer::new(mapping, config.max_batch);
+            let (inputs, outputs) = (scorer.mapping().inputs(), scorer.mapping().outputs());
+            let mut loaded: Vec<LoadedVersion> = Vec::new();
+            let mut pending = Pending::new();
+            let mut results: Vec<(Tick, Scored<M::Output, D>)> = Vec::new();
+            let mut grouped: Vec<Vec<(Tick, Timed<D>)>> = Vec::new();
+            move |(records, record_frontier), (version_input, version_frontier), output| {
+                version_input.for_each_stamp(|capability, containers| {
+                    let Some(capability) = capability.retain_least(0) else { return };
+                    let mut rejected = Vec::new();
+                    for container in containers {
+                        for version in container.drain(..) {
+                            if let Err(reason) = load_version(&runtime, &config, &inputs, &outputs, &mut loaded, &version) {
+                                rejected.push(Err(Rejection::Version { version: version.version, published_at: version.published_at, reason }));
+                            }
+                        }
+                    }
+                    if !rejected.is_empty() {
+                        output.session(&capability).give_iterator(rejected.into_iter());
+                    }
+                });
+                records.for_each_stamp(|capability, containers| {
+                    let Some(capability) = capability.retain_least(0) else { return };
+                    pending.absorb(capability, containers);
+                });
+                let versions_passed = |tick: Tick| !version_frontier.less_equal(&tick);
+                for batch in pending.take_batches(config.max_batch, record_frontier, versions_passed) {
+                    group_by_version(&loaded, batch, &mut grouped, &mut results);
+                    for (index, group) in grouped.iter_mut().enumerate() {
+                        if !group.is_empty() {
+                            let version = &mut loaded[index];
+                            scorer.score(&mut version.session, version.version, group.drain(..), &mut results);
+                        }
+                    }
+                    results.sort_by_key(|(tick, _)| *tick);
+                    send(output, &pending.capabilities, &mut results);
+                }
+                pending.release();
+                prune_versions(&mut loaded, &pending, record_frontier, config.tick);
+            }
+        }))
+    }
+}
+
+/// Loads one version into a session on this worker and files it by publication time.
+fn load_version(runtime: &OnnxRuntime, config: &ScoreConfig, inputs: &[TensorSpec], outputs: &[TensorSpec], loaded: &mut Vec<LoadedVersion>, version: &ModelVersion) -> Result<(), String> {
+    let key = (version.published_at, version.version);
+    if loaded.iter().any(|v| (v.published_at, v.version) == key) {
+        return Ok(()); // the same version twice: keep the first
+    }
+    let (session, _device) = runtime.session(&version.onnx, &config.session).map_err(|e| format!("version {} does not load: {e}", version.version))?;
+    check_signature(&session, inputs, outputs).map_err(|reason| format!("version {} does not match the mapping: {reason}", version.version))?;
+    let position = loaded.partition_point(|v| (v.published_at, v.version) < key);
+    loaded.insert(position, LoadedVersion { version: version.version, published_at: version.published_at, session });
+    Ok(())
+}
+
+/// Splits `batch` by the version that serves each record (the newest published strictly
+/// before its event time); records with none are rejected into `results`.
+fn group_by_version<D, O>(loaded: &[LoadedVersion], batch: Vec<(Tick, Timed<D>)>, grouped: &mut Vec<Vec<(Tick, Timed<D>)>>, results: &mut Vec<(Tick, Scored<O, D>)>) {
+    grouped.resize_with(loaded.len(), Vec::new);
+    for (tick, record) in batch {
+        let serving = loaded.partition_point(|v| v.published_at < record.time);
+        if serving == 0 {
+            let reason = format!("no model version was published before event time {}", record.time);
+            results.push((tick, Err(Rejection::Record { time: record.time, reason, record: record.data })));
+        } else {
+            grouped[serving - 1].push((tick, record));
+        }
+    }
+}
+
+/// Drops versions that no pending or future record can be served by: all but the newest of
+/// those published before the earliest event time still possible.
+fn prune_versions<D>(loaded: &mut Vec<LoadedVersion>, pending: &Pending<D>, frontier: &MutableAntichain<Tick>, tick: TickSpec) {
+    // A future record travels at a tick >= the frontier, so its event time is > frontier - tick.
+    let future = frontier.frontier().iter().min().map(|&f| f as i64 - tick.tick_ms as i64 + 1);
+    let waiting = pending.records.iter().map(|(_, record)| record.time).min();
+    let earliest = match (future, waiting) {
+        (Some(f), Some(w)) => f.min(w),
+        (Some(f), None) => f,
+        (None, Some(w)) => w,
+        (None, None) => {
+            loaded.clear();
+            return;
+        }
+    };
+    let serving = loaded.partition_point(|v| v.published_at < earliest);
+    if serving > 1 {
+        loaded.drain(..serving - 1);
+    }
+}
+
+/// Splits a scorer's output into the scored records and the rejections (dead letters).
+pub trait SplitRejections<'scope, O, D> {
+    fn split_rejections(self) -> (OutputStream<'scope, O>, OutputStream<'scope, Rejection<D>>);
+}
+
+impl<'scope, O: Clone + 'static, D: Clone + 'static> SplitRejections<'scope, O, D> for OutputStream<'scope, Scored<O, D>> {
+    fn split_rejections(self) -> (OutputStream<'scope, O>, OutputStream<'scope, Rejection<D>>) {
+        self.ok_err(|result| result)
+    }
+}
+
+/// Moves each model version to the tick of its publication time, the timestamp
+/// [`ScoreExt::score_versioned`] expects (a version already at a later tick stays there).
+///
+/// ```
+/// use weir_engine::time::TickSpec;
+/// use weir_operators::ModelVersion;
+/// use weir_operators::score::StampVersionsExt;
+/// use timely::dataflow::operators::{ToStream, Capture, capture::Event};
+/// let captured = timely::example(|scope| {
+///     vec![ModelVersion::new(1, 2_500, vec![])].to_stream(scope)
+///         .stamp_at_publication(TickSpec::new(1000))
+///         .capture()
+/// });
+/// let stamped: Vec<(u64, u64)> = captured.try_iter().flat_map(|event| match event {
+///     Event::Messages(time, versions) => versions.into_iter().map(|v| (time, v.version)).collect(),
+///     _ => Vec::new(),
+/// }).collect();
+/// assert_eq!(stamped, vec![(3_000, 1)]); // at the tick of 2 500 ms
+/// ```
+pub trait StampVersionsExt<'scope> {
+    fn stamp_at_publication(self, tick: TickSpec) -> OutputStream<'scope, ModelVersion>;
+}
+
+impl<'scope> StampVersionsExt<'scope> for OutputStream<'scope, ModelVersion> {
+    fn stamp_at_publication(self, tick: TickSpec) -> OutputStream<'scope, ModelVersion> {
+        self.unary::<CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "StampVersions", move |_capability, _info| {
+            move |input, output| {
+                input.for_each_stamp(|capability, containers| {
+                    let Some(capability) = capability.retain_least(0) else { return };
+                    for version in containers.flat_map(|container| container.drain(..)) {
+                        let at = tick.tick_of(version.published_at).max(*capability.time());
+                        output.session(&capability.delayed(&at)).give(version);
+                    }
+                });
+            }
+        })
+    }
+}
