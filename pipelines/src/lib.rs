@@ -5,12 +5,14 @@
 //! | module | what |
 //! |---|---|
 //! | [`clickstream`] | the e-commerce click-stream schema and its seeded generator (`weir gen`) |
+//! | [`ctr_train`] | online CTR learning from delayed labels, publishing model versions (`weir train`) |
 //! | [`window_stats`] | per-item views, clicks and CTR in 60-second tumbling windows (`weir run window-stats`) |
 //!
 //! A pipeline is a plain function from an [`weir_engine::EventStream`] to an output stream; the
 //! source and sink are chosen by the caller, so the same function runs on a replay or live.
 
 pub mod clickstream;
+pub mod ctr_train;
 pub mod window_stats;
 
 pub use weir_engine::timely;
