@@ -86,9 +86,12 @@ fn one_and_four_workers_publish_byte_identical_versions_and_scores() {
     let out_four = run(&records, &config(four.path()), 4, 333);
     let v = versions(&out_one);
     assert!(v.len() >= 5, "expected several versions, got {v:?}");
-    assert_eq!(v, versions(&out_four));
+    assert_eq!(v, versions(&out_four), "versions differ");
     // Every output — versions, rejections, metrics and each progressive prediction — is equal.
-    assert_eq!(out_one, out_four);
+    assert_eq!(out_one.len(), out_four.len());
+    if let Some(i) = (0..out_one.len()).find(|&i| out_one[i] != out_four[i]) {
+        panic!("output {i} differs:\n1 worker:  {:?}\n4 workers: {:?}", out_one[i], out_four[i]);
+    }
     let predictions = out_one.iter().filter(|o| matches!(o, TrainOutput::Prediction(_))).count();
     assert!(predictions > 30_000, "{predictions} predictions");
     // And so are the files: every .onnx version and optimizer state, byte for byte.

@@ -6,9 +6,11 @@
 //! Featurization, attribution and scoring stay parallel around it. The examples of a tick wait
 //! until the input frontier has passed the tick, then are applied sorted by
 //! (label time, [`Example::canonical_cmp`]), so neither source batching nor replay speed nor
-//! worker count changes a single published byte. The output frontier follows the input
-//! frontier: the operator holds one capability, downgraded to the input frontier as it moves,
-//! for what the end of a bounded input emits.
+//! worker count changes a single published byte. The operator holds the capability of the last
+//! tick it processed, for what the end of a bounded input emits (the last metrics window, the
+//! decision on a waiting candidate), so that even those are stamped the same in every run: the
+//! output frontier is the input frontier, or the tick of the last labelled example if that is
+//! older (labels arrive continuously in a live stream, so this lag is about one tick).
 
 use std::collections::BTreeMap;
 
@@ -79,22 +81,16 @@ impl<'scope> TrainExt<'scope> for EventStream<'scope, Example> {
                         }
                     }
                     output.session(&cap).give_iterator(events.drain(..));
+                    held = Some(cap);
                 }
-                match frontier.frontier().first() {
-                    Some(time) => {
-                        if let Some(cap) = held.as_mut() {
-                            cap.downgrade(time);
-                        }
+                if frontier.is_empty()
+                    && let Some(cap) = held.take()
+                {
+                    if let Err(e) = trainer.finish(&mut events) {
+                        eprintln!("weir train: {e}");
+                        events.push(TrainerEvent::Invalid { time: i64::MAX, reason: e.to_string() });
                     }
-                    None => {
-                        if let Some(cap) = held.take() {
-                            if let Err(e) = trainer.finish(&mut events) {
-                                eprintln!("weir train: {e}");
-                                events.push(TrainerEvent::Invalid { time: i64::MAX, reason: e.to_string() });
-                            }
-                            output.session(&cap).give_iterator(events.drain(..));
-                        }
-                    }
+                    output.session(&cap).give_iterator(events.drain(..));
                 }
             }
         }))
