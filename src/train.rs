@@ -74,6 +74,9 @@ pub struct TrainOptions {
     /// Train the head only (embeddings and linear weights frozen).
     #[arg(long)]
     pub head_only: bool,
+    /// With `--model mlp`: add the factorization-machine term (pairwise embedding dot products).
+    #[arg(long)]
+    pub interactions: bool,
 }
 
 fn config(options: &TrainOptions, baseline_from_ms: Option<i64>) -> TrainerConfig {
@@ -81,6 +84,8 @@ fn config(options: &TrainOptions, baseline_from_ms: Option<i64>) -> TrainerConfi
         ModelKind::Logistic => ModelSpec::logistic(&FIELDS, options.buckets),
         ModelKind::Mlp => ModelSpec::mlp(&FIELDS, options.buckets, options.embedding_dim, &options.hidden),
     };
+    let mut spec = spec;
+    spec.interactions = options.interactions;
     let mut config = TrainerConfig::new(spec);
     config.linear_optimizer = Optimizer::Ftrl { alpha: options.linear_lr, beta: 1.0, l1: 0.0, l2: 0.0 };
     config.optimizer = Optimizer::adamw(options.lr);

@@ -129,3 +129,11 @@ fn a_sparse_gradient_touches_only_the_example_rows() {
         assert_eq!(*x != 0.0, row == 3 || row == 7, "linear row {row}");
     }
 }
+
+#[test]
+fn factorization_machine_interactions() {
+    let mut s = spec(Loss::BinaryCrossEntropy, 1, 4, &[6], 0, 0);
+    s.interactions = true;
+    check(model(s.clone()), &example(1.0, 0, 0));
+    check(model(s), &example(0.0, 0, 0));
+}

@@ -110,6 +110,13 @@ fn mlp_head_over_embeddings_dense_and_text_matches_onnx_runtime() {
 }
 
 #[test]
+fn factorization_machine_interactions_match_onnx_runtime() {
+    let mut spec = ModelSpec::mlp(&["user", "item", "category", "price", "user_x_category"], 1 << 10, 8, &[16]);
+    spec.interactions = true;
+    parity(spec);
+}
+
+#[test]
 fn softmax_and_regression_heads_match_onnx_runtime() {
     let mut softmax = ModelSpec::mlp(&["user", "item"], 256, 4, &[8]);
     softmax.loss = Loss::SoftmaxCrossEntropy;

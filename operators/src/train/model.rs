@@ -4,8 +4,9 @@
 //! sparse fields (user, item, category, price bucket, crosses, ...) ─ hashed to rows of one
 //!        shared table of `buckets` rows
 //!   ├─ linear part:  logits += Σ_f linear[row_f]                 (the hashed logistic model)
-//!   └─ embeddings:   x = [emb[row_0] … emb[row_F-1], dense…, text embedding…]
-//!                    MLP head: x → (Gemm → ReLU)* → Gemm → logits
+//!   ├─ embeddings:   x = [emb[row_0] … emb[row_F-1], dense…, text embedding…]
+//!   │                MLP head: x → (Gemm → ReLU)* → Gemm → logits
+//!   └─ optional factorization-machine term: logit += Σ_{i<j} <emb[row_i], emb[row_j]>
 //! logits += bias
 //! ```
 //!
@@ -39,6 +40,11 @@ pub struct ModelSpec {
     pub text_dim: usize,
     /// Hidden layer widths of the MLP head (ReLU after each).
     pub hidden: Vec<usize>,
+    /// Adds the factorization-machine term `Σ_{i<j} <emb_i, emb_j>` (pairwise dot products of
+    /// the fields' embeddings) to the logit: user × category affinities learned through shared
+    /// embeddings rather than one weight per cross.
+    #[serde(default)]
+    pub interactions: bool,
     /// Number of outputs (1 for binary and regression, the class count for softmax).
     pub outputs: usize,
     pub loss: Loss,
@@ -59,6 +65,7 @@ impl ModelSpec {
             dense: 0,
             text_dim: 0,
             hidden: Vec::new(),
+            interactions: false,
             outputs: 1,
             loss: Loss::BinaryCrossEntropy,
             init_scale: 0.05,
@@ -111,6 +118,9 @@ impl ModelSpec {
         }
         if !self.linear && self.embedding_dim == 0 && self.dense == 0 && self.text_dim == 0 {
             return bad("a model with neither a linear part nor head inputs learns only a bias".into());
+        }
+        if self.interactions && (self.embedding_dim == 0 || self.outputs != 1) {
+            return bad("interactions need embeddings and a single output".into());
         }
         if self.hidden.contains(&0) {
             return bad("hidden layers must have at least one unit".into());
@@ -184,6 +194,8 @@ pub struct Workspace<R> {
     pub dlogits: Vec<R>,
     /// Gradient with respect to `acts[l]`.
     pub dacts: Vec<Vec<R>>,
+    /// Sum of the fields' embeddings (factorization-machine term).
+    pub fm_sum: Vec<R>,
 }
 
 /// Gradients of the dense part (head layers and bias), accumulated over a mini-batch.
@@ -262,6 +274,7 @@ impl<R: Real> Model<R> {
             acts,
             logits: vec![R::ZERO; self.spec.outputs],
             dlogits: vec![R::ZERO; self.spec.outputs],
+            fm_sum: vec![R::ZERO; self.spec.embedding_dim],
         }
     }
 
@@ -309,6 +322,26 @@ impl<R: Real> Model<R> {
         for (z, &h) in ws.logits.iter_mut().zip(&ws.acts[last + 1]) {
             *z += h;
         }
+        if self.spec.interactions {
+            ws.logits[0] += self.interaction(&ws.acts[0], &mut ws.fm_sum);
+        }
+    }
+
+    /// `½ (‖Σ_f e_f‖² − Σ_f ‖e_f‖²)` over the embedding part of the head input; leaves `Σ_f e_f`
+    /// in `sum` for the backward pass.
+    fn interaction(&self, input: &[R], sum: &mut Vec<R>) -> R {
+        let e = self.spec.embedding_dim;
+        sum.clear();
+        sum.resize(e, R::ZERO);
+        let mut squares = R::ZERO;
+        for field in input[..self.spec.fields.len() * e].chunks(e) {
+            for (s, &v) in sum.iter_mut().zip(field) {
+                *s += v;
+                squares += v * v;
+            }
+        }
+        let total: R = sum.iter().fold(R::ZERO, |acc, &s| acc + s * s);
+        R::from_f64(0.5) * (total - squares)
     }
 
     fn fill_input(&self, example: &Example, input: &mut [R]) {
@@ -376,6 +409,16 @@ impl<R: Real> Model<R> {
                     acc += w * d;
                 }
                 din[i] = acc;
+            }
+        }
+        if self.spec.interactions {
+            // d/d e_f of the pairwise term is (Σ e) − e_f.
+            let e = self.spec.embedding_dim;
+            let d = ws.dlogits[0];
+            for f in 0..self.spec.fields.len() {
+                for k in 0..e {
+                    ws.dacts[0][f * e + k] += d * (ws.fm_sum[k] - ws.acts[0][f * e + k]);
+                }
             }
         }
     }

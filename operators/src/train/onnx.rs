@@ -178,6 +178,19 @@ pub fn export(model: &Model<f32>, version: u64, published_at: Option<i64>) -> Ve
             nodes.push(node("Gather", "embedding_gather", &["embedding_table", "sparse"], &["embedding_rows"], vec![attribute("axis", Attr::Int(0))]));
             nodes.push(node("Reshape", "embedding_flatten", &["embedding_rows", "embedding_flat_shape"], &["embedding_flat"], vec![]));
             parts.push("embedding_flat");
+            if spec.interactions {
+                // ½ (‖Σ_f e_f‖² − Σ_f ‖e_f‖²), as [batch, 1].
+                inits.push(float_tensor("half", &[1], &[0.5]));
+                nodes.push(node("ReduceSum", "fm_sum", &["embedding_rows", "axes_fields_fm"], &["fm_sum"], vec![attribute("keepdims", Attr::Int(0))]));
+                inits.push(int64_tensor("axes_fields_fm", &[1], &[1]));
+                nodes.push(node("Mul", "fm_sum_sq", &["fm_sum", "fm_sum"], &["fm_sum_sq"], vec![]));
+                nodes.push(node("ReduceSum", "fm_total", &["fm_sum_sq", "axes_fields_fm"], &["fm_total"], vec![attribute("keepdims", Attr::Int(1))]));
+                nodes.push(node("Mul", "fm_sq", &["embedding_flat", "embedding_flat"], &["fm_sq"], vec![]));
+                nodes.push(node("ReduceSum", "fm_squares", &["fm_sq", "axes_fields_fm"], &["fm_squares"], vec![attribute("keepdims", Attr::Int(1))]));
+                nodes.push(node("Sub", "fm_diff", &["fm_total", "fm_squares"], &["fm_diff"], vec![]));
+                nodes.push(node("Mul", "fm_logit", &["fm_diff", "half"], &["fm_logit"], vec![]));
+                terms.push("fm_logit".into());
+            }
         }
         if spec.dense > 0 {
             parts.push("dense");
