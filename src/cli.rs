@@ -19,6 +19,8 @@ pub enum Command {
     Gen(GenOptions),
     /// Benchmark a pipeline against a raw parsing baseline.
     Bench(BenchOptions),
+    /// Learn click-through rates online from delayed labels; publish model versions.
+    Train(crate::train::TrainOptions),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -5,6 +5,7 @@ mod bench_kafka;
 mod cli;
 mod generate;
 mod run;
+mod train;
 
 use clap::Parser;
 
@@ -14,6 +15,7 @@ fn main() {
         cli::Command::Run(options) => run::run(options),
         cli::Command::Gen(options) => generate::generate(options),
         cli::Command::Bench(options) => bench::bench(options),
+        cli::Command::Train(options) => train::train(options),
     };
     if let Err(error) = result {
         eprintln!("weir: error: {error:#}");

@@ -6,8 +6,11 @@
 //! training operators share, and the [`ModelVersion`] record through which a trainer publishes
 //! versions to the scorers; the operators themselves arrive with their issues.
 
+pub mod attribution;
+pub mod eval;
 pub mod hashing;
 pub mod model_version;
+pub mod train;
 
 pub use model_version::ModelVersion;
 

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`clickstream`] | the e-commerce click-stream schema and its seeded generator (`weir gen`) |
 //! | [`ctr_score`] | every click-stream event scored by the CTR model of `models/ctr/` (ONNX) |
+//! | [`ctr_train`] | online CTR learning from delayed labels, publishing model versions (`weir train`) |
 //! | [`window_stats`] | per-item views, clicks and CTR in 60-second tumbling windows (`weir run window-stats`) |
 //!
 //! A pipeline is a plain function from an [`weir_engine::EventStream`] to an output stream; the
@@ -13,6 +14,7 @@
 
 pub mod clickstream;
 pub mod ctr_score;
+pub mod ctr_train;
 pub mod window_stats;
 
 pub use weir_engine::timely;
