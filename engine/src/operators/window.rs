@@ -72,10 +72,10 @@ pub struct WindowResult<K, A> {
 /// use weir_engine::prelude::*;
 /// use timely::dataflow::operators::{ToStream, Capture, capture::Extract};
 ///
-/// let events = vec![Timed::new(500, "a"), Timed::new(1500, "a"), Timed::new(61_000, "b")];
+/// let events: Vec<Timed<String>> = [(500, "a"), (1500, "a"), (61_000, "b")].map(|(t, k)| Timed::new(t, k.to_string())).into();
 /// let captured = timely::example(move |scope| {
 ///     events.to_stream(scope)
-///         .window_fold(WindowSpec::tumbling(60_000), TickSpec::new(1), |s: &&str| s.to_string(), |n: &mut u64, _| *n += 1)
+///         .window_fold(WindowSpec::tumbling(60_000), TickSpec::new(1), |s: &String| s.clone(), |n: &mut u64, _| *n += 1)
 ///         .capture()
 /// });
 /// let results: Vec<_> = captured.extract().into_iter().flat_map(|(_, data)| data).collect();
