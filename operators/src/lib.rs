@@ -18,5 +18,6 @@ pub mod score;
 pub mod tokenize;
 pub mod encoder;
 pub mod embedding_table;
+pub mod arrow_tensor;
 /// The `ort` crate at the version the scorer uses (for raw baselines and custom sessions).
 pub use ort;
