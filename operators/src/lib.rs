@@ -11,7 +11,9 @@ pub mod model_version;
 
 pub use model_version::ModelVersion;
 
-// ONNX scoring, tokenization and text embeddings (issue 4).
+// ONNX scoring, tokenization and text embeddings (issue 4): `runtime` (finding and loading
+// ONNX Runtime, devices), `score` (the micro-batched, optionally versioned scoring operator),
+// `tokenize`, `encoder` (MiniLM sentence embeddings), `embedding_table`, `arrow_tensor`.
 mod batching;
 pub mod runtime;
 pub mod score;
