@@ -388,3 +388,39 @@ fn micro_batches_flush_at_max_batch_and_when_the_frontier_passes() {
         assert_eq!(count(), 6, "the frontier passing the tick flushes the partial batch");
     });
 }
+
+#[test]
+fn the_ctr_score_pipeline_scores_every_event_the_same_with_any_worker_count() {
+    use std::io::Write;
+    use weir::pipelines::clickstream::generate::{GenConfig, Generator};
+    use weir::pipelines::ctr_score::{CtrFeatures, CtrScore, ctr_score};
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("clicks.jsonl");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+    for generated in Generator::new(GenConfig::with_events(3_000, 11)) {
+        serde_json::to_writer(&mut file, &generated.event).unwrap();
+        file.write_all(b"\n").unwrap();
+    }
+    // A negative price: the featurizer refuses it, the event comes out with an error.
+    writeln!(file, r#"{{"ts":9999999999999,"event":"impression","user":"u1","item":"i1","category":"shoes","price":-3.0,"title":"x"}}"#).unwrap();
+    file.flush().unwrap();
+    drop(file);
+    let model = OnnxModel::from_file(model_path("ctr_mlp")).unwrap();
+    let prepared = PreparedModel::prepare(&model, &CtrFeatures::default(), &config(256)).unwrap();
+    let mut outputs = Vec::new();
+    for workers in [1, 2] {
+        let output = dir.path().join(format!("scores-{workers}.jsonl"));
+        let source = Source::Replay(ReplaySource::new(input.display().to_string(), TimeSpec::millis("ts")));
+        let report = Pipeline::new(Execution::Threads(workers)).run(source, Sink::file(&output).unwrap(), ctr_score(prepared.clone())).unwrap();
+        assert_eq!(report.metrics.events_in, 3_001);
+        assert_eq!(report.metrics.events_out, 3_001);
+        outputs.push(std::fs::read(&output).unwrap());
+    }
+    assert_eq!(outputs[0], outputs[1], "same bytes with 1 and 2 workers");
+    let rows: Vec<CtrScore> = String::from_utf8(outputs.remove(0)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let errors: Vec<&CtrScore> = rows.iter().filter(|r| r.error.is_some()).collect();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].error.as_ref().unwrap().contains("price"));
+    assert!(rows.iter().filter(|r| r.error.is_none()).all(|r| r.model_version == Some(1) && r.p_click.is_some_and(|p| p > 0.0 && p < 1.0)));
+}

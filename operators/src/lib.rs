@@ -14,12 +14,15 @@ pub mod train;
 
 pub use model_version::ModelVersion;
 
-// ONNX scoring, tokenization and text embeddings (issue 4).
+// ONNX scoring, tokenization and text embeddings (issue 4): `runtime` (finding and loading
+// ONNX Runtime, devices), `score` (the micro-batched, optionally versioned scoring operator),
+// `tokenize`, `encoder` (MiniLM sentence embeddings), `embedding_table`, `arrow_tensor`.
 mod batching;
 pub mod runtime;
 pub mod score;
 pub mod tokenize;
 pub mod encoder;
 pub mod embedding_table;
+pub mod arrow_tensor;
 /// The `ort` crate at the version the scorer uses (for raw baselines and custom sessions).
 pub use ort;

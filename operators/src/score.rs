@@ -700,7 +700,7 @@ impl<'scope, O: Clone + 'static, D: Clone + 'static> SplitRejections<'scope, O, 
 ///         .capture()
 /// });
 /// let stamped: Vec<(u64, u64)> = captured.try_iter().flat_map(|event| match event {
-///     Event::Messages(time, versions) => versions.into_iter().map(|v| (time, v.version)).collect(),
+///     Event::Messages(stamp, versions) => versions.into_iter().map(|v| (*stamp.least().unwrap(), v.version)).collect(),
 ///     _ => Vec::new(),
 /// }).collect();
 /// assert_eq!(stamped, vec![(3_000, 1)]); // at the tick of 2 500 ms
