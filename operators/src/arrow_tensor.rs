@@ -29,7 +29,7 @@ pub fn fixed_size_list_f32(column: &dyn Array) -> Result<([usize; 2], &[f32]), S
     }
     let width = list.value_length() as usize;
     let rows = list.len();
-    let start = if rows == 0 { 0 } else { list.value_offset(0) as usize };
+    let start = if rows == 0 { 0 } else { list.value_offset_at(0) };
     let data = values.values().get(start..start + rows * width).ok_or("the list's values are shorter than its rows")?;
     Ok(([rows, width], data))
 }
