@@ -18,5 +18,5 @@ scripts/kafka/start.sh         # Apache Kafka broker (jars via Maven) on 127.0.0
 export WEIR_KAFKA_BOOTSTRAP="127.0.0.1:${WEIR_KAFKA_PORT:-9092}"
 
 # --- the tests ----------------------------------------------------------------------------
-cargo test --workspace --all-targets --locked "$@"
+cargo test --workspace --all-targets --locked --no-fail-fast "$@"
 cargo test --workspace --doc --locked

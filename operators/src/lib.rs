@@ -1,28 +1,33 @@
 //! # weir-operators: machine-learning operators for Weir
 //!
-//! This crate holds the operators that know about machine learning — featurization,
-//! tokenization, ONNX scoring, incremental fine-tuning, evaluation — built on `weir-engine`'s
-//! streams and knowing no pipeline. So far it has the feature hashing that the scoring and
-//! training operators share, and the [`ModelVersion`] record through which a trainer publishes
-//! versions to the scorers; the operators themselves arrive with their issues.
+//! Operators that know about machine learning, built on `weir-engine`'s streams and collections
+//! and knowing no pipeline. Each is an extension trait in its own module:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`runtime`] | finding and loading the ONNX Runtime library (never a panic), CPU / CUDA device choice |
+//! | [`score`] | micro-batched ONNX scoring, with a fixed model or a stream of [`ModelVersion`]s |
+//! | [`tokenize`], [`encoder`] | WordPiece tokenization and the MiniLM sentence encoder (384-d embeddings) |
+//! | [`embedding_table`] | an id → embedding collection that re-encodes only new or changed texts |
+//! | [`arrow_tensor`] | zero-copy tensors from Arrow `FixedSizeList<Float32>` columns |
+//! | [`attribution`] | impressions joined with later clicks: labelled examples at the time labels are known |
+//! | [`train`] | the hashed model family, losses, optimizers, ONNX export and the incremental trainer |
+//! | [`eval`] | logloss, AUC and progressive validation |
+//! | [`hashing`] | feature hashing shared by scoring and training |
+//! | [`model_version`] | the record through which a trainer publishes versions to the scorers |
 
+pub mod arrow_tensor;
 pub mod attribution;
+mod batching;
+pub mod embedding_table;
+pub mod encoder;
 pub mod eval;
 pub mod hashing;
 pub mod model_version;
-pub mod train;
-
-pub use model_version::ModelVersion;
-
-// ONNX scoring, tokenization and text embeddings (issue 4): `runtime` (finding and loading
-// ONNX Runtime, devices), `score` (the micro-batched, optionally versioned scoring operator),
-// `tokenize`, `encoder` (MiniLM sentence embeddings), `embedding_table`, `arrow_tensor`.
-mod batching;
 pub mod runtime;
 pub mod score;
 pub mod tokenize;
-pub mod encoder;
-pub mod embedding_table;
-pub mod arrow_tensor;
-/// The `ort` crate at the version the scorer uses (for raw baselines and custom sessions).
+pub mod train;
+
+pub use model_version::ModelVersion;
 pub use ort;

@@ -15,7 +15,7 @@ use crate::time::Tick;
 
 /// Joins events with a table by key.
 ///
-/// ```
+/// ```no_run
 /// use weir_engine::prelude::*;
 /// use differential_dataflow::input::Input;
 /// use timely::dataflow::operators::ToStream;
