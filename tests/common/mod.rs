@@ -64,3 +64,19 @@ pub fn reference_for(events: &[ClickEvent]) -> Vec<ItemWindowStats> {
 pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
+
+/// Waits for a child process with a deadline, so a stuck run fails the test instead of hanging
+/// the suite (a guard against hangs, not a measurement of speed).
+pub fn wait(child: &mut std::process::Child, limit: std::time::Duration) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("a child process did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

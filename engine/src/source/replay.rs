@@ -198,8 +198,8 @@ fn furthest_behind<T>(segments: &[SegmentState<T>]) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-/// Sends records at their own ticks: one session per distinct tick.
-fn send_grouped_by_tick<T: 'static>(
+/// Sends records at their own ticks: one session per distinct tick (the file and Kafka sources).
+pub(crate) fn send_grouped_by_tick<T: 'static>(
     output: &mut OutputBuilder<Tick, CapacityContainerBuilder<Vec<Timed<T>>>>,
     cap: &Capability<Tick>,
     records: &mut Vec<(Tick, Timed<T>)>,

@@ -12,7 +12,6 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::de::DeserializeOwned;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::{Operator, OutputBuilder};
 use timely::dataflow::{Scope, StreamVec};
@@ -21,6 +20,7 @@ use super::client::{self, METADATA_TIMEOUT, kafka_error};
 use super::{KafkaDeadLetter, KafkaSource, KafkaTime, StartAt, StopAt};
 use crate::error::EngineError;
 use crate::record::{EventStream, Timed};
+use crate::source::replay::send_grouped_by_tick;
 use crate::source::reader::{Decoded, SegmentReader, decode_json_line};
 use crate::source::{Source, SourceContext};
 use crate::time::{Tick, Watermark};
@@ -638,24 +638,6 @@ fn read_messages<T: DeserializeOwned + Clone + 'static>(
         reader.reject(partition, offset, reason, &raw);
     }
     received
-}
-
-/// Sends records at their own ticks: one session per distinct tick.
-fn send_grouped_by_tick<T: 'static>(output: &mut Output<T>, cap: &Capability<Tick>, records: &mut Vec<(Tick, Timed<T>)>) {
-    if records.is_empty() {
-        return;
-    }
-    records.sort_by_key(|(tick, _)| *tick);
-    let mut output = output.activate();
-    let mut drain = records.drain(..).peekable();
-    while let Some((tick, record)) = drain.next() {
-        let at = cap.delayed(&tick);
-        let mut session = output.session(&at);
-        session.give(record);
-        while let Some((_, record)) = drain.next_if(|(t, _)| *t == tick) {
-            session.give(record);
-        }
-    }
 }
 
 /// Drops records stamped before `tick`: after a restart, the outputs an earlier run has
