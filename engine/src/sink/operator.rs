@@ -123,16 +123,39 @@ where
     }
 }
 
-/// Writes one tick's records sorted by their JSON encoding.
+/// Writes one tick's records sorted by their JSON encoding (equal encodings keep their order).
+///
+/// All encodings of the tick go into one buffer (no allocation per record), and the sort is
+/// skipped when they already arrive in order, which is the common case: an upstream operator
+/// such as the window fold on one worker emits its results sorted by key.
 fn write_tick<T: Serialize>(writer: &mut dyn RecordWriter<T>, tick: Tick, records: Vec<T>, encode: bool) -> Result<(), String> {
-    let mut encoded = Vec::with_capacity(records.len());
-    for record in records {
-        let json = if encode { serde_json::to_string(&record).map_err(|e| format!("cannot encode output: {e}"))? } else { String::new() };
-        encoded.push((json, record));
+    if !encode {
+        for record in records {
+            writer.write(tick, "", record).map_err(|e| e.to_string())?;
+        }
+        return Ok(());
     }
-    encoded.sort_by(|a, b| a.0.cmp(&b.0));
-    for (json, record) in encoded {
-        writer.write(tick, &json, record).map_err(|e| e.to_string())?;
+    let mut buffer = Vec::with_capacity(records.len() * 96);
+    let mut ends = Vec::with_capacity(records.len());
+    for record in &records {
+        serde_json::to_writer(&mut buffer, record).map_err(|e| format!("cannot encode output: {e}"))?;
+        ends.push(buffer.len());
+    }
+    // serde_json writes UTF-8, and every end is at a record boundary, so every slice is a str.
+    let text = String::from_utf8(buffer).map_err(|e| format!("cannot encode output: {e}"))?;
+    let json = |i: usize| &text[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+    if (1..records.len()).all(|i| json(i - 1) <= json(i)) {
+        for (i, record) in records.into_iter().enumerate() {
+            writer.write(tick, json(i), record).map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    }
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_by(|a, b| json(*a).cmp(json(*b)));
+    let mut slots: Vec<Option<T>> = records.into_iter().map(Some).collect();
+    for i in order {
+        let record = slots[i].take().expect("each index once");
+        writer.write(tick, json(i), record).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
