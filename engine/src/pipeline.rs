@@ -28,7 +28,7 @@ use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::record::{EventStream, OutputStream, Timed};
 use crate::sink::{Sink, SinkContext, SinkExt};
 use crate::source::kafka::skip_before;
-use crate::source::{Source, SourceContext, build_source};
+use crate::source::{OnRetired, Source, SourceContext, build_source};
 use crate::time::{Tick, TickSpec};
 
 /// Where the workers run.
@@ -173,6 +173,7 @@ impl Pipeline {
 
         let guards = timely::execute(self.execution.config(), move |worker| {
             let probe = ProbeHandle::<Tick>::new();
+            let on_retired = OnRetired::default();
             let ctx = Context { tick, worker: worker.index(), workers: worker.peers() };
             worker.dataflow::<Tick, _, _>(|scope| {
                 let source_ctx = SourceContext {
@@ -181,6 +182,7 @@ impl Pipeline {
                     dead_letters: worker_dead_letters.clone(),
                     errors: worker_errors.clone(),
                     retired: probe.clone(),
+                    on_retired: on_retired.clone(),
                 };
                 let (events, late) = build_source(scope, &source, &source_ctx);
                 let sink_ctx = SinkContext { metrics: metrics.clone(), errors: worker_errors.clone(), count_output: true };
@@ -195,6 +197,7 @@ impl Pipeline {
             while !probe.done() {
                 worker.step_or_park(Some(Duration::from_millis(1)));
             }
+            on_retired.run();
         })
         .map_err(EngineError::Execution)?;
         let failures: Vec<String> = guards.join().into_iter().filter_map(Result::err).collect();

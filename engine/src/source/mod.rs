@@ -57,7 +57,7 @@ use crate::record::Timed;
 use crate::time::TimeSpec;
 use reader::{CsvReader, JsonLinesReader, MemoryReader, ParquetReader, SegmentReader, SortedReader};
 
-pub use replay::{SourceContext, build_source};
+pub use replay::{OnRetired, SourceContext, build_source};
 
 /// How far out of event-time order the input may be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

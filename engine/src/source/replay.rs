@@ -29,6 +29,29 @@ pub struct SourceContext {
     pub errors: Arc<Mutex<Vec<String>>>,
     /// The frontier of what the pipeline has retired (its sink's input), for flow control.
     pub retired: ProbeHandle<Tick>,
+    /// Work to do once everything has been retired (the Kafka source's final offset commit).
+    pub on_retired: OnRetired,
+}
+
+/// Work a source leaves for the end of the run, when `retired` is done.
+///
+/// A timely operator is dropped as soon as it holds no capabilities, so a source that has read
+/// everything is gone before its last records reach the sink: it cannot wait for that itself.
+/// It hands the work here instead, and the pipeline runs it once the probe is done.
+#[derive(Clone, Default)]
+pub struct OnRetired(Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>>);
+
+impl OnRetired {
+    pub fn defer(&self, work: impl FnOnce() + Send + 'static) {
+        self.0.lock().unwrap().push(Box::new(work));
+    }
+    /// Runs (and forgets) everything deferred so far.
+    pub fn run(&self) {
+        let work = std::mem::take(&mut *self.0.lock().unwrap());
+        for item in work {
+            item();
+        }
+    }
 }
 
 struct SegmentState<T> {

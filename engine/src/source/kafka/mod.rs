@@ -16,7 +16,10 @@
 //! `weir gen` writes) or from the Kafka message timestamp (`time=kafka`). Each partition keeps
 //! a watermark: its largest event time minus the allowed out-of-orderness; older records are
 //! late (counted, sent to the late output). A worker holds its frontier at the smallest
-//! watermark among its partitions. In a **live** read (no `until`), a partition that has
+//! watermark among its partitions, and reads the partition furthest behind first (each
+//! partition has its own librdkafka queue: from one shared queue, a whole prefetch of one
+//! partition would come before any message of the next, and the frontier would stand still
+//! meanwhile). In a **live** read (no `until`), a partition that has
 //! delivered nothing for [`KafkaSource::idle_timeout`] (default 10 s) stops holding the
 //! frontier back, so one quiet partition does not stall every window; its next record may then
 //! be late. When all of a worker's partitions are idle, it releases its frontier up to the
@@ -40,7 +43,11 @@
 //! committed offsets, and drops the outputs before the largest recorded frontier (they were
 //! written before): outputs after it are recomputed from all of their inputs, so a restart
 //! repeats some whole output rows but never writes a partial one. Without a state horizon,
-//! offsets are committed only when a bounded run has finished. Exactly-once output needs
+//! offsets are committed only when a bounded run has finished. That final commit (of
+//! everything read, metadata `weir:retired=<u64::MAX>`) is made once the sink has written
+//! everything: timely drops the source operator as soon as it has read its last message, so it
+//! hands the commit to the pipeline, which makes it when its probe is done. A commit that fails
+//! (a broker restart, a coordinator move) is resent with the next one. Exactly-once output needs
 //! transactions (a later issue).
 //!
 //! # Backpressure

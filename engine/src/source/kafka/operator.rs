@@ -3,9 +3,14 @@
 //! records, dead letters, backpressure, and offset commits behind the sink's frontier.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -66,26 +71,54 @@ struct SegmentState<T> {
     done: bool,
 }
 
+/// Learns whether asynchronous offset commits succeeded. Their results arrive while the
+/// consumer is polled; a failed one makes the next commit resend every partition's offset, so
+/// a commit lost to a broker restart or a coordinator move is retried instead of forgotten.
+#[derive(Default)]
+struct CommitTracker {
+    failed: AtomicBool,
+}
+
+impl ClientContext for CommitTracker {}
+
+impl ConsumerContext for CommitTracker {
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(error) = result {
+            eprintln!("weir: an offset commit failed, it will be retried: {error}");
+            self.failed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+type TrackedConsumer = BaseConsumer<CommitTracker>;
+
 /// The dead-letter topic's producer.
 struct DeadLetterTopic {
     producer: BaseProducer,
     topic: String,
 }
 
-/// Everything one worker's source owns. Dropped with the dataflow: then, if the run has
-/// finished cleanly, it commits its final offsets.
+/// Everything one worker's source owns. Timely drops it with the operator, as soon as
+/// everything is read; it then leaves its final offset commit to [`SourceContext::on_retired`],
+/// which runs once the sink has written everything.
 struct Reader<T> {
     source: KafkaSource,
     ctx: SourceContext,
-    consumer: Option<BaseConsumer>,
+    consumer: Option<Arc<TrackedConsumer>>,
     partitions: Vec<PartitionState>,
+    /// One message queue per partition (parallel to `partitions`; empty until assigned), so
+    /// the partition furthest behind can be read first: from one shared queue, librdkafka hands
+    /// out a partition's whole prefetch before the next one's, and the watermark (the minimum
+    /// over partitions) would stand still meanwhile.
+    queues: Vec<Option<PartitionQueue<CommitTracker>>>,
     index_of: HashMap<i32, usize>,
     backfill: Vec<SegmentState<T>>,
     assigned: bool,
     paused: bool,
     dead_letter_topic: Option<DeadLetterTopic>,
     last_commit: Instant,
-    finished: bool,
+    /// Every partition (and backfill file) has been read to its end.
+    all_read: bool,
     name: String,
 }
 
@@ -106,6 +139,7 @@ impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
             source: source.clone(),
             ctx: ctx.clone(),
             consumer: None,
+            queues: Vec::new(),
             partitions: Vec::new(),
             index_of: HashMap::new(),
             backfill,
@@ -113,7 +147,7 @@ impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
             paused: false,
             dead_letter_topic: None,
             last_commit: Instant::now(),
-            finished: false,
+            all_read: false,
             name: format!("kafka://{}/{}", source.bootstrap, source.topic),
         };
         if let Some(topic) = &source.dead_letter_topic {
@@ -126,7 +160,7 @@ impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
         if mine.is_empty() {
             return Ok(reader);
         }
-        let consumer: BaseConsumer = client::base_config(bootstrap)
+        let consumer: TrackedConsumer = client::base_config(bootstrap)
             .set("group.id", &source.group)
             .set("client.id", format!("weir-{}-w{worker}", source.topic))
             .set("enable.auto.commit", "false")
@@ -135,11 +169,11 @@ impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
             .set("allow.auto.create.topics", "false")
             .set("fetch.wait.max.ms", "100")
             .set("queued.max.messages.kbytes", source.prefetch_kbytes.max(1024).to_string())
-            .create()
+            .create_with_context(CommitTracker::default())
             .map_err(|e| kafka_error(bootstrap, "cannot create a Kafka consumer", e))?;
         reader.partitions = start_positions(&consumer, source, &mine)?;
         reader.index_of = reader.partitions.iter().enumerate().map(|(i, p)| (p.partition, i)).collect();
-        reader.consumer = Some(consumer);
+        reader.consumer = Some(Arc::new(consumer));
         Ok(reader)
     }
 
@@ -153,7 +187,11 @@ impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
             p.done = p.done || p.end.is_some_and(|end| p.next_offset >= end);
             list.add_partition_offset(&self.source.topic, p.partition, Offset::Offset(p.next_offset)).expect("a valid offset");
         }
-        consumer.assign(&list).map_err(|e| kafka_error(&self.source.bootstrap, "cannot assign partitions", e))
+        consumer.assign(&list).map_err(|e| kafka_error(&self.source.bootstrap, "cannot assign partitions", e))?;
+        // After `assign`, which deactivates earlier splits. Messages fetched in between (and of
+        // a partition that cannot be split) arrive on the consumer's own queue, read too.
+        self.queues = self.partitions.iter().map(|p| consumer.split_partition_queue(&self.source.topic, p.partition)).collect();
+        Ok(())
     }
 
     /// Pauses (or resumes) fetching for all partitions: backpressure.
@@ -208,28 +246,29 @@ impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
         }
     }
 
-    /// Commits, for each partition, the offset below every record that is not yet final.
-    /// `last`: the run has finished; commit everything read, synchronously.
-    fn commit(&mut self, last: bool) {
+    /// Commits, for each partition, the offset below every record that is not yet final
+    /// (asynchronously; the final commit is [`FinalCommit`]).
+    fn commit(&mut self) {
         let Some(consumer) = &self.consumer else { return };
+        let Some(horizon) = self.source.state_horizon_ms else { return };
         if !self.assigned || !self.ctx.errors.lock().unwrap().is_empty() {
             return;
         }
-        let frontier = self.ctx.retired.with_frontier(|f| f.first().copied());
-        let horizon = self.source.state_horizon_ms;
-        if horizon.is_none() && !last {
-            return;
+        let Some(frontier) = self.ctx.retired.with_frontier(|f| f.first().copied()) else {
+            return; // all retired: the final commit follows
+        };
+        if consumer.context().failed.swap(false, Ordering::Relaxed) {
+            // Resend everything: the failed commit may have held any partition's offset.
+            for p in self.partitions.iter_mut() {
+                p.committed = -1;
+            }
         }
         let mut list = TopicPartitionList::new();
-        let metadata = format!("{RETIRED_PREFIX}{}", frontier.unwrap_or(Tick::MAX));
+        let metadata = format!("{RETIRED_PREFIX}{frontier}");
         for p in self.partitions.iter_mut() {
-            match (frontier, horizon) {
-                (None, _) => p.pending.clear(),
-                (Some(f), Some(h)) => p.pending = p.pending.split_off(&f.saturating_sub(h)),
-                (Some(_), None) => {}
-            }
+            p.pending = p.pending.split_off(&frontier.saturating_sub(horizon));
             let offset = p.pending.values().min().copied().unwrap_or(p.next_offset);
-            if offset > p.committed || (last && frontier.is_none()) {
+            if offset > p.committed {
                 let mut entry = list.add_partition(&self.source.topic, p.partition);
                 entry.set_offset(Offset::Offset(offset)).expect("a valid offset");
                 entry.set_metadata(metadata.clone());
@@ -246,8 +285,7 @@ impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
                 return;
             }
         }
-        let mode = if last { CommitMode::Sync } else { CommitMode::Async };
-        if let Err(error) = consumer.commit(&list, mode) {
+        if let Err(error) = consumer.commit(&list, CommitMode::Async) {
             // At-least-once: a failed commit only means more to re-read after a restart.
             eprintln!("weir: cannot commit offsets of {} for group {}: {error}", self.name, self.source.group);
         }
@@ -263,25 +301,55 @@ impl<T> Reader<T> {
 
 impl<T> Drop for Reader<T> {
     fn drop(&mut self) {
-        // A clean end: everything was read and the sink has written everything.
-        if self.finished || !self.ctx.retired.done() {
-            return;
+        if !self.all_read || !self.assigned {
+            return; // an early end (an error): nothing is final
         }
-        if let Some(dlq) = &self.dead_letter_topic {
-            let _ = dlq.producer.flush(Duration::from_secs(60));
+        self.queues.clear();
+        let Some(consumer) = self.consumer.take() else { return };
+        let commit = FinalCommit {
+            consumer,
+            dead_letters: self.dead_letter_topic.take(),
+            offsets: self.partitions.iter().map(|p| (p.partition, p.next_offset)).collect(),
+            topic: self.source.topic.clone(),
+            name: self.name.clone(),
+            errors: self.ctx.errors.clone(),
+        };
+        self.ctx.on_retired.defer(move || commit.run());
+    }
+}
+
+/// The commit of everything a worker has read, made once the sink has written all of it.
+struct FinalCommit {
+    consumer: Arc<TrackedConsumer>,
+    dead_letters: Option<DeadLetterTopic>,
+    /// Partition → the offset after the last message read.
+    offsets: Vec<(i32, i64)>,
+    topic: String,
+    name: String,
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FinalCommit {
+    fn run(self) {
+        if !self.errors.lock().unwrap().is_empty() {
+            return; // the run failed: its outputs may be incomplete
         }
-        let Some(consumer) = &self.consumer else { return };
-        if !self.assigned || !self.ctx.errors.lock().unwrap().is_empty() {
-            return;
+        // Dead letters of the committed messages must be safe before their offsets are.
+        if let Some(dlq) = &self.dead_letters {
+            if let Err(error) = dlq.producer.flush(Duration::from_secs(60)) {
+                self.errors.lock().unwrap().push(format!("cannot flush dead letters to {}: {error}", dlq.topic));
+                return;
+            }
         }
         let mut list = TopicPartitionList::new();
         let metadata = format!("{RETIRED_PREFIX}{}", Tick::MAX);
-        for p in &self.partitions {
-            let mut entry = list.add_partition(&self.source.topic, p.partition);
-            entry.set_offset(Offset::Offset(p.next_offset)).expect("a valid offset");
+        for (partition, offset) in &self.offsets {
+            let mut entry = list.add_partition(&self.topic, *partition);
+            entry.set_offset(Offset::Offset(*offset)).expect("a valid offset");
             entry.set_metadata(metadata.clone());
         }
-        if let Err(error) = consumer.commit(&list, CommitMode::Sync) {
+        if let Err(error) = self.consumer.commit(&list, CommitMode::Sync) {
+            // At-least-once: a restart with this group re-reads what was not committed.
             eprintln!("weir: cannot commit the final offsets of {}: {error}", self.name);
         }
     }
@@ -296,7 +364,7 @@ fn files_disorder(files: &crate::source::ReplaySource) -> u64 {
 
 /// Where each of `partitions` starts (the group's committed offset, else `source.start`) and,
 /// for a bounded read, ends.
-fn start_positions(consumer: &BaseConsumer, source: &KafkaSource, partitions: &[i32]) -> Result<Vec<PartitionState>, EngineError> {
+fn start_positions(consumer: &TrackedConsumer, source: &KafkaSource, partitions: &[i32]) -> Result<Vec<PartitionState>, EngineError> {
     let bootstrap = &source.bootstrap;
     let topic = &source.topic;
     let mut list = TopicPartitionList::new();
@@ -434,18 +502,7 @@ where
 
         move |_frontiers| {
             let Some(reader) = reader.as_mut() else { return };
-            let Some((cap, late_cap)) = caps.as_mut() else {
-                // All read: wait for the sink to finish, then commit the final offsets.
-                if !reader.finished {
-                    if ctx.retired.done() {
-                        reader.commit(true);
-                        reader.finished = true;
-                    } else {
-                        activator.activate_after(Duration::from_millis(5));
-                    }
-                }
-                return;
-            };
+            let Some((cap, late_cap)) = caps.as_mut() else { return };
 
             // Backpressure: do not run further ahead of the sink than allowed.
             if let Some(ahead) = reader.source.max_ahead_ms {
@@ -453,19 +510,29 @@ where
                 let behind = tick > ahead && ctx.retired.less_than(&(tick - ahead));
                 reader.set_paused(behind);
                 if behind {
-                    reader.commit(false);
+                    reader.commit();
                     activator.activate_after(Duration::from_millis(1));
                     return;
                 }
             }
-            // Replay speed: hold back until the wall clock has caught up with event time.
-            if let (Some(speed), Some((wall, first))) = (reader.source.speed, clock) {
-                let allowed = first + (wall.elapsed().as_secs_f64() * 1000.0 * speed) as i64;
-                let seen = reader.partitions.iter().filter_map(|p| p.watermark.max_seen()).max().unwrap_or(first);
-                if seen > allowed {
-                    let wait = ((seen - allowed) as f64 / speed).ceil() as u64;
-                    activator.activate_after(Duration::from_millis(wait.clamp(1, 100)));
-                    return;
+            // Replay speed: hold back until the wall clock has caught up with event time, and
+            // read no further than one message past it (a poll may return thousands at once;
+            // reading them all would hold the other partitions back until the clock catches up).
+            let mut paced_until = None;
+            if let Some(speed) = reader.source.speed {
+                match clock {
+                    // The first message starts the clock.
+                    None => paced_until = Some(i64::MIN),
+                    Some((wall, first)) => {
+                        let allowed = first + (wall.elapsed().as_secs_f64() * 1000.0 * speed) as i64;
+                        let seen = reader.partitions.iter().filter_map(|p| p.watermark.max_seen()).max().unwrap_or(first);
+                        if seen > allowed {
+                            let wait = ((seen - allowed) as f64 / speed).ceil() as u64;
+                            activator.activate_after(Duration::from_millis(wait.clamp(1, 100)));
+                            return;
+                        }
+                        paced_until = Some(allowed);
+                    }
                 }
             }
 
@@ -480,7 +547,7 @@ where
                         return;
                     }
                 }
-                idle_wait = read_messages(reader, cut, *cap.time(), &ctx, &mut on_time, &mut late) == 0;
+                idle_wait = read_messages(reader, cut, *cap.time(), paced_until, &ctx, &mut on_time, &mut late) == 0;
             }
             if clock.is_none() && reader.source.speed.is_some() {
                 clock = reader.partitions.iter().filter_map(|p| p.watermark.max_seen()).min().map(|first| (Instant::now(), first));
@@ -490,13 +557,14 @@ where
                 late_output.activate().session(&*late_cap).give_iterator(late.drain(..));
             }
             if reader.last_commit.elapsed() >= reader.source.commit_interval {
-                reader.commit(false);
+                reader.commit();
             }
 
             match hold(reader, bounded, &ctx) {
                 None => {
+                    // Everything read: dropping the capabilities ends this operator.
+                    reader.all_read = true;
                     caps = None;
-                    activator.activate();
                 }
                 Some(tick) => {
                     let tick = tick.max(*cap.time());
@@ -579,65 +647,124 @@ fn read_backfill<T: DeserializeOwned + Clone + 'static>(
     }
 }
 
-/// Polls up to a batch of messages; returns how many arrived.
+/// Polls up to a batch of messages, from the partition furthest behind first; returns how many
+/// arrived.
 fn read_messages<T: DeserializeOwned + Clone + 'static>(
     reader: &mut Reader<T>,
     cut: Option<i64>,
     cap_tick: Tick,
+    paced_until: Option<i64>,
     ctx: &SourceContext,
     on_time: &mut Vec<(Tick, Timed<T>)>,
     late: &mut Vec<Timed<T>>,
 ) -> usize {
     let Some(consumer) = reader.consumer.take() else { return 0 };
-    let mut received = 0;
-    let mut rejected = Vec::new();
-    while received < reader.source.batch {
-        let message = match consumer.poll(Duration::ZERO) {
+    let queues = std::mem::take(&mut reader.queues);
+    let mut batch = MessageBatch { cut, cap_tick, paced_until, received: 0, paced_out: false, rejected: Vec::new() };
+    let limit = reader.source.batch;
+    // The consumer's own queue: callbacks (commit results), errors, unsplit messages.
+    while batch.received < limit && !batch.paced_out {
+        match consumer.poll(Duration::ZERO) {
             None => break,
-            Some(Ok(message)) => message,
+            Some(Ok(message)) => batch.take(reader, &message, ctx, on_time, late),
             Some(Err(error)) => {
                 // Transient (a broker restarting, say): librdkafka reconnects on its own.
                 eprintln!("weir: reading {}: {error}", reader.name);
                 break;
             }
-        };
-        received += 1;
-        let Some(&index) = reader.index_of.get(&message.partition()) else { continue };
+        }
+    }
+    // Then the partitions, furthest behind first, a chunk at a time.
+    let mut drained = vec![false; queues.len()];
+    while batch.received < limit && !batch.paced_out {
+        let behind = (0..queues.len())
+            .filter(|i| !drained[*i] && !reader.partitions[*i].done && queues[*i].is_some())
+            .min_by_key(|i| reader.partitions[*i].watermark.current().unwrap_or(i64::MIN));
+        let Some(index) = behind else { break };
+        let queue = queues[index].as_ref().expect("filtered above");
+        for _ in 0..PARTITION_CHUNK.min(limit - batch.received) {
+            match queue.poll(Duration::ZERO) {
+                None => {
+                    drained[index] = true;
+                    break;
+                }
+                Some(Ok(message)) => batch.take(reader, &message, ctx, on_time, late),
+                Some(Err(error)) => {
+                    eprintln!("weir: reading {}: {error}", reader.name);
+                    drained[index] = true;
+                    break;
+                }
+            }
+            if batch.paced_out || reader.partitions[index].done {
+                break;
+            }
+        }
+    }
+    reader.queues = queues;
+    reader.consumer = Some(consumer);
+    for (partition, offset, reason, raw) in batch.rejected {
+        reader.reject(partition, offset, reason, &raw);
+    }
+    batch.received
+}
+
+/// Messages read from one partition before the furthest-behind one is chosen again.
+const PARTITION_CHUNK: usize = 256;
+
+/// One activation's reading: where its records go, and when it stops.
+struct MessageBatch {
+    cut: Option<i64>,
+    cap_tick: Tick,
+    paced_until: Option<i64>,
+    received: usize,
+    /// A record later than `paced_until` was read: stop reading for now.
+    paced_out: bool,
+    /// Dead letters: (partition, offset, reason, payload).
+    rejected: Vec<(i32, i64, String, Vec<u8>)>,
+}
+
+impl MessageBatch {
+    fn take<T: DeserializeOwned + Clone + 'static>(
+        &mut self,
+        reader: &mut Reader<T>,
+        message: &BorrowedMessage<'_>,
+        ctx: &SourceContext,
+        on_time: &mut Vec<(Tick, Timed<T>)>,
+        late: &mut Vec<Timed<T>>,
+    ) {
+        self.received += 1;
+        let Some(&index) = reader.index_of.get(&message.partition()) else { return };
         let state = &mut reader.partitions[index];
         let offset = message.offset();
         if state.done || offset < state.next_offset || state.end.is_some_and(|end| offset >= end) {
-            continue;
+            return;
         }
         state.next_offset = offset + 1;
         state.last_message = Instant::now();
-        match decode_message::<T>(&message, &reader.source, cut, state.stop_time) {
+        match decode_message::<T>(message, &reader.source, self.cut, state.stop_time) {
             Item::Record(record) => {
                 ctx.metrics.events_in.add(1);
+                self.paced_out = self.paced_until.is_some_and(|until| record.time > until);
                 let tick = ctx.tick.tick_of(record.time);
-                let at = if state.watermark.observe(record.time) && tick >= cap_tick {
+                let at = if state.watermark.observe(record.time) && tick >= self.cap_tick {
                     on_time.push((tick, record));
                     tick
                 } else {
                     ctx.metrics.late.add(1);
                     late.push(record);
-                    cap_tick
+                    self.cap_tick
                 };
                 let least = state.pending.entry(at).or_insert(offset);
                 *least = (*least).min(offset);
             }
             Item::Stop => state.done = true,
             Item::Skip => {}
-            Item::Bad(reason) => rejected.push((message.partition(), offset, reason, message.payload().unwrap_or_default().to_vec())),
+            Item::Bad(reason) => self.rejected.push((message.partition(), offset, reason, message.payload().unwrap_or_default().to_vec())),
         }
         if state.end.is_some_and(|end| state.next_offset >= end) {
             state.done = true;
         }
     }
-    reader.consumer = Some(consumer);
-    for (partition, offset, reason, raw) in rejected {
-        reader.reject(partition, offset, reason, &raw);
-    }
-    received
 }
 
 /// Drops records stamped before `tick`: after a restart, the outputs an earlier run has
