@@ -19,7 +19,7 @@ use weir::operators::ort::value::TensorRef;
 use weir::operators::runtime::{OnnxRuntime, SessionOptions};
 use weir::operators::score::*;
 use weir::pipelines::clickstream::generate::{GenConfig, Generator};
-use weir::pipelines::ctr_score::{CtrFeatures, CtrInput, ctr_score};
+use weir::pipelines::ctr_score::{CtrFeatures, CtrInput, CtrScore, ctr_score};
 use weir::prelude::*;
 use weir_engine::timely::dataflow::operators::{Input, Inspect, Probe};
 
@@ -179,34 +179,86 @@ fn end_to_end() {
         started.elapsed().as_secs_f64()
     });
     let features = CtrFeatures::default();
-    let featurized: Vec<Row> = text
+    let parsed: Vec<(i64, CtrInput)> = text
         .lines()
         .map(|line| {
             let value: serde_json::Value = serde_json::from_str(line).unwrap();
-            let input: CtrInput = serde_json::from_value(value.clone()).unwrap();
-            let (sparse, dense) = features.features(value["ts"].as_i64().unwrap(), &input).unwrap();
-            Row { sparse, dense }
+            (value["ts"].as_i64().unwrap(), serde_json::from_value(value).unwrap())
         })
         .collect();
     drop(text);
+    let featurize = best_of(3, || {
+        let started = Instant::now();
+        for (ts, input) in &parsed {
+            black_box(features.features(*ts, input).unwrap());
+        }
+        started.elapsed().as_secs_f64()
+    });
+    let featurized: Vec<Row> = parsed
+        .iter()
+        .map(|(ts, input)| {
+            let (sparse, dense) = features.features(*ts, input).unwrap();
+            Row { sparse, dense }
+        })
+        .collect();
     let model = OnnxModel::from_file(format!("{ROOT}/models/ctr/ctr_mlp.onnx")).unwrap();
     let (mut session, _) = OnnxRuntime::get().unwrap().session(&model.bytes, &SessionOptions::default()).unwrap();
     let raw_model = best_of(3, || raw_run(&mut session, &featurized, 1024));
+    // The sink's share: JSON encoding of the output rows alone.
+    let scores: Vec<CtrScore> = parsed
+        .iter()
+        .map(|(ts, input)| CtrScore { ts: *ts, user: input.user.clone(), item: input.item.clone(), p_click: Some(0.012_345_67), model_version: Some(1), error: None })
+        .collect();
+    drop(parsed);
+    let encode = best_of(3, || {
+        let started = Instant::now();
+        let mut buffer = Vec::with_capacity(1 << 16);
+        for score in &scores {
+            serde_json::to_writer(&mut buffer, score).unwrap();
+            buffer.push(b'\n');
+            if buffer.len() > 1 << 16 {
+                black_box(&buffer);
+                buffer.clear();
+            }
+        }
+        black_box(&buffer);
+        started.elapsed().as_secs_f64()
+    });
+    drop(scores);
     let prepared = PreparedModel::prepare(&model, &CtrFeatures::default(), &ScoreConfig::default()).unwrap();
     let output = dir.join("ctr-scores.jsonl");
+    let source = || Source::Replay(ReplaySource::new(input.display().to_string(), TimeSpec::millis("ts")));
+    let source_only = best_of(3, || {
+        let report = Pipeline::new(Execution::Threads(1)).run(source(), Sink::<Timed<CtrInput>>::Discard, |events: EventStream<'_, CtrInput>, _: &Context| events).unwrap();
+        assert_eq!(report.metrics.events_in, events);
+        report.elapsed.as_secs_f64()
+    });
+    let scored_discard = best_of(3, || {
+        let report = Pipeline::new(Execution::Threads(1)).run(source(), Sink::Discard, ctr_score(prepared.clone())).unwrap();
+        assert_eq!(report.metrics.events_in, events);
+        report.elapsed.as_secs_f64()
+    });
     let pipeline = best_of(3, || {
-        let source = Source::Replay(ReplaySource::new(input.display().to_string(), TimeSpec::millis("ts")));
-        let report = Pipeline::new(Execution::Threads(1)).run(source, Sink::file(&output).unwrap(), ctr_score(prepared.clone())).unwrap();
+        let report = Pipeline::new(Execution::Threads(1)).run(source(), Sink::file(&output).unwrap(), ctr_score(prepared.clone())).unwrap();
         assert_eq!(report.metrics.events_in, events);
         assert_eq!(report.metrics.events_out, events);
         report.elapsed.as_secs_f64()
     });
     let rate = |secs: f64| events as f64 / secs;
+    let ns = |secs: f64| secs * 1e9 / events as f64;
     println!("(b) end to end, {events} events, 1 worker, best of 3");
-    println!("{:<52} {:>14}", "variant", "events/s");
-    println!("{:<52} {:>14.0}", "raw serde_json parse only", rate(parse));
-    println!("{:<52} {:>14.0}", "raw Session::run only (batch 1024, pre-featurized)", rate(raw_model));
-    println!("{:<52} {:>14.0}", "replay -> featurize -> score -> JSONL sink", rate(pipeline));
+    println!("{:<56} {:>12} {:>10}", "variant", "events/s", "ns/event");
+    for (name, secs) in [
+        ("raw serde_json parse only (CtrInput)", parse),
+        ("raw featurize only (pre-parsed)", featurize),
+        ("raw Session::run only (batch 1024, pre-featurized)", raw_model),
+        ("raw JSON encoding of the output rows", encode),
+        ("replay -> discard (source and parse)", source_only),
+        ("replay -> featurize -> score -> discard", scored_discard),
+        ("replay -> featurize -> score -> JSONL sink", pipeline),
+    ] {
+        println!("{name:<56} {:>12.0} {:>10.0}", rate(secs), ns(secs));
+    }
 }
 
 fn minilm() {
