@@ -130,12 +130,14 @@ impl RowWriter<'_> {
     ///
     /// Panics if that input is not `float32`: a programming error in the mapping, which the
     /// build-time check cannot see.
+    #[inline]
     pub fn f32(&mut self, input: usize) -> &mut [f32] {
         let slot = self.buffers.slots[input];
         assert_eq!(slot.kind, ElementKind::F32, "input {input} is not float32");
         &mut self.buffers.f32[slot.buffer][self.row * slot.width..(self.row + 1) * slot.width]
     }
     /// The row of `int64` input number `input`.
+    #[inline]
     pub fn i64(&mut self, input: usize) -> &mut [i64] {
         let slot = self.buffers.slots[input];
         assert_eq!(slot.kind, ElementKind::I64, "input {input} is not int64");
@@ -154,6 +156,7 @@ pub struct ScoreRow<'a> {
 
 impl ScoreRow<'_> {
     /// The row of output number `output` (its index in [`ScoreMapping::outputs`]).
+    #[inline]
     pub fn output(&self, output: usize) -> &[f32] {
         let width = self.widths[output];
         &self.outputs[output][self.row * width..(self.row + 1) * width]
@@ -352,6 +355,7 @@ impl InputBuffers {
     }
 
     /// Zeroes row `row` of every input (growing the buffers if it does not fit), for `fill`.
+    #[inline]
     fn start_row(&mut self, row: usize) {
         if row >= self.capacity {
             self.capacity = (row + 1).max(self.capacity * 2);
@@ -372,20 +376,25 @@ impl InputBuffers {
     }
 
     /// The first `float32` input of row `row` with a NaN or infinity, if any.
+    #[inline]
     fn non_finite_in_row(&self, row: usize, specs: &[TensorSpec]) -> Option<String> {
         for (slot, spec) in self.slots.iter().zip(specs) {
             if slot.kind == ElementKind::F32 {
                 let values = &self.f32[slot.buffer][row * slot.width..(row + 1) * slot.width];
                 // One branch per row: the common all-finite case does not stop at every value.
-                if values.iter().fold(true, |ok, x| ok & x.is_finite()) {
-                    continue;
+                if !values.iter().fold(true, |ok, x| ok & x.is_finite()) {
+                    return Some(non_finite_reason(values, &spec.name));
                 }
-                let position = values.iter().position(|x| !x.is_finite()).expect("a value is not finite");
-                return Some(format!("feature {} of input {:?} is {} (features must be finite)", position, spec.name, values[position]));
             }
         }
         None
     }
+}
+
+#[cold]
+fn non_finite_reason(values: &[f32], input: &str) -> String {
+    let position = values.iter().position(|x| !x.is_finite()).unwrap_or(0);
+    format!("feature {} of input {:?} is {} (features must be finite)", position, input, values[position])
 }
 
 /// Runs rows `start..start + rows` of `buffers` through `session`, copying the outputs into
