@@ -68,7 +68,9 @@ fn raw_parse(path: &std::path::Path) -> anyhow::Result<u64> {
 }
 
 pub fn bench(options: BenchOptions) -> anyhow::Result<()> {
-    let PipelineName::WindowStats = options.pipeline;
+    if let PipelineName::CtrScore = options.pipeline {
+        anyhow::bail!("weir bench measures window-stats; the scoring benchmarks are `cargo bench --bench scoring`");
+    }
     std::fs::create_dir_all(&options.dir)?;
     let input = options.dir.join(format!("clicks-{}.jsonl", options.events));
     if !input.exists() {
@@ -120,6 +122,9 @@ pub fn bench(options: BenchOptions) -> anyhow::Result<()> {
             slide_ms: None,
             dead_letters: None,
             late: None,
+            model: None,
+            max_batch: 1024,
+            device: "cpu".into(),
             quiet: true,
         };
         let mut best: Option<Timing> = None;

@@ -27,6 +27,8 @@ pub enum Command {
 pub enum PipelineName {
     /// Per-item views, clicks and CTR in tumbling event-time windows.
     WindowStats,
+    /// Every event scored by the CTR model given with `--model` (ONNX).
+    CtrScore,
 }
 
 #[derive(Args, Clone)]
@@ -89,6 +91,15 @@ pub struct RunOptions {
     /// File for late records (default: count and drop them).
     #[arg(long)]
     pub late: Option<PathBuf>,
+    /// The ONNX model `ctr-score` scores with (e.g. `models/ctr/ctr_mlp.onnx`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// `ctr-score`: run the model once this many events wait.
+    #[arg(long, default_value_t = 1024)]
+    pub max_batch: usize,
+    /// `ctr-score`: cpu or cuda:N (falls back to the CPU with a warning when CUDA is not there).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,

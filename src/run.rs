@@ -11,6 +11,9 @@ use weir_engine::metrics::Metrics;
 use weir_engine::sink::kafka::KafkaSink;
 use weir_engine::source::kafka::KafkaSource;
 use weir_engine::prelude::*;
+use weir_operators::runtime::{Device, DeviceRequest, SessionOptions};
+use weir_operators::score::{OnnxModel, PreparedModel, ScoreConfig};
+use weir_pipelines::ctr_score::{CtrFeatures, CtrInput, CtrScore, ctr_score};
 use weir_pipelines::window_stats::{ItemEvent, ItemWindowStats, window_stats_with};
 
 use crate::cli::{PipelineName, RunOptions};
@@ -82,8 +85,26 @@ pub fn execute(options: &RunOptions, pipeline: &Pipeline) -> anyhow::Result<RunR
         PipelineName::WindowStats => pipeline.run::<ItemEvent, ItemWindowStats, _>(source(options)?, sink(options)?, move |events, ctx| {
             window_stats_with(events, ctx, spec)
         })?,
+        PipelineName::CtrScore => {
+            let prepared = ctr_model(options)?;
+            pipeline.run::<CtrInput, CtrScore, _>(source(options)?, sink(options)?, ctr_score(prepared))?
+        }
     };
     Ok(report)
+}
+
+/// Loads and checks the `ctr-score` model before any worker starts.
+fn ctr_model(options: &RunOptions) -> anyhow::Result<PreparedModel> {
+    let path = options.model.as_deref().context("ctr-score needs --model, e.g. --model models/ctr/ctr_mlp.onnx")?;
+    let device: Device = options.device.parse()?;
+    let config = ScoreConfig {
+        max_batch: options.max_batch,
+        session: SessionOptions { device: DeviceRequest { device, strict: false }, ..SessionOptions::default() },
+        tick: TickSpec::new(options.tick_ms.max(1)),
+        ..ScoreConfig::default()
+    };
+    let model = OnnxModel::from_file(path)?;
+    Ok(PreparedModel::prepare(&model, &CtrFeatures::default(), &config)?)
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {

@@ -122,6 +122,7 @@ pub trait ScoreMapping<D>: Clone + 'static {
 /// One record's row of every input tensor, zeroed before [`ScoreMapping::fill`].
 pub struct RowWriter<'a> {
     buffers: &'a mut InputBuffers,
+    row: usize,
 }
 
 impl RowWriter<'_> {
@@ -129,20 +130,18 @@ impl RowWriter<'_> {
     ///
     /// Panics if that input is not `float32`: a programming error in the mapping, which the
     /// build-time check cannot see.
+    #[inline]
     pub fn f32(&mut self, input: usize) -> &mut [f32] {
         let slot = self.buffers.slots[input];
         assert_eq!(slot.kind, ElementKind::F32, "input {input} is not float32");
-        let buffer = &mut self.buffers.f32[slot.buffer];
-        let start = buffer.len() - slot.width;
-        &mut buffer[start..]
+        &mut self.buffers.f32[slot.buffer][self.row * slot.width..(self.row + 1) * slot.width]
     }
     /// The row of `int64` input number `input`.
+    #[inline]
     pub fn i64(&mut self, input: usize) -> &mut [i64] {
         let slot = self.buffers.slots[input];
         assert_eq!(slot.kind, ElementKind::I64, "input {input} is not int64");
-        let buffer = &mut self.buffers.i64[slot.buffer];
-        let start = buffer.len() - slot.width;
-        &mut buffer[start..]
+        &mut self.buffers.i64[slot.buffer][self.row * slot.width..(self.row + 1) * slot.width]
     }
 }
 
@@ -157,6 +156,7 @@ pub struct ScoreRow<'a> {
 
 impl ScoreRow<'_> {
     /// The row of output number `output` (its index in [`ScoreMapping::outputs`]).
+    #[inline]
     pub fn output(&self, output: usize) -> &[f32] {
         let width = self.widths[output];
         &self.outputs[output][self.row * width..(self.row + 1) * width]
@@ -321,86 +321,80 @@ struct Slot {
 }
 
 /// The input tensors of one batch, row after row.
+///
+/// The buffers are allocated once for `max_batch` rows and reused for every batch (they only
+/// grow, should a batch be larger): filling a row writes in place, and a rejected record's row
+/// is simply overwritten by the next record's.
 struct InputBuffers {
     slots: Vec<Slot>,
     f32: Vec<Vec<f32>>,
     i64: Vec<Vec<i64>>,
-    rows: usize,
+    /// Rows every buffer has room for.
+    capacity: usize,
 }
 
 impl InputBuffers {
     fn new(specs: &[TensorSpec], capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         let mut slots = Vec::new();
         let (mut f32, mut i64) = (Vec::new(), Vec::new());
         for spec in specs {
             let buffer = match spec.kind {
                 ElementKind::F32 => {
-                    f32.push(Vec::with_capacity(capacity * spec.width));
+                    f32.push(vec![0.0; capacity * spec.width]);
                     f32.len() - 1
                 }
                 ElementKind::I64 => {
-                    i64.push(Vec::with_capacity(capacity * spec.width));
+                    i64.push(vec![0; capacity * spec.width]);
                     i64.len() - 1
                 }
             };
             slots.push(Slot { kind: spec.kind, buffer, width: spec.width });
         }
-        InputBuffers { slots, f32, i64, rows: 0 }
+        InputBuffers { slots, f32, i64, capacity }
     }
 
-    fn clear(&mut self) {
-        self.f32.iter_mut().for_each(Vec::clear);
-        self.i64.iter_mut().for_each(Vec::clear);
-        self.rows = 0;
-    }
-
-    /// Appends one zeroed row to every input.
-    fn push_row(&mut self) {
-        for slot in &self.slots {
-            match slot.kind {
-                ElementKind::F32 => {
-                    let buffer = &mut self.f32[slot.buffer];
-                    buffer.resize(buffer.len() + slot.width, 0.0);
-                }
-                ElementKind::I64 => {
-                    let buffer = &mut self.i64[slot.buffer];
-                    buffer.resize(buffer.len() + slot.width, 0);
+    /// Zeroes row `row` of every input (growing the buffers if it does not fit), for `fill`.
+    #[inline]
+    fn start_row(&mut self, row: usize) {
+        if row >= self.capacity {
+            self.capacity = (row + 1).max(self.capacity * 2);
+            for slot in &self.slots {
+                match slot.kind {
+                    ElementKind::F32 => self.f32[slot.buffer].resize(self.capacity * slot.width, 0.0),
+                    ElementKind::I64 => self.i64[slot.buffer].resize(self.capacity * slot.width, 0),
                 }
             }
         }
-        self.rows += 1;
-    }
-
-    /// Removes the last row (a record that turned out bad).
-    fn pop_row(&mut self) {
         for slot in &self.slots {
+            let range = row * slot.width..(row + 1) * slot.width;
             match slot.kind {
-                ElementKind::F32 => {
-                    let buffer = &mut self.f32[slot.buffer];
-                    buffer.truncate(buffer.len() - slot.width);
-                }
-                ElementKind::I64 => {
-                    let buffer = &mut self.i64[slot.buffer];
-                    buffer.truncate(buffer.len() - slot.width);
-                }
+                ElementKind::F32 => self.f32[slot.buffer][range].fill(0.0),
+                ElementKind::I64 => self.i64[slot.buffer][range].fill(0),
             }
         }
-        self.rows -= 1;
     }
 
-    /// The first `float32` input of the last row with a NaN or infinity, if any.
-    fn non_finite_in_last_row(&self, specs: &[TensorSpec]) -> Option<String> {
+    /// The first `float32` input of row `row` with a NaN or infinity, if any.
+    #[inline]
+    fn non_finite_in_row(&self, row: usize, specs: &[TensorSpec]) -> Option<String> {
         for (slot, spec) in self.slots.iter().zip(specs) {
             if slot.kind == ElementKind::F32 {
-                let buffer = &self.f32[slot.buffer];
-                let row = &buffer[buffer.len() - slot.width..];
-                if let Some(position) = row.iter().position(|x| !x.is_finite()) {
-                    return Some(format!("feature {} of input {:?} is {} (features must be finite)", position, spec.name, row[position]));
+                let values = &self.f32[slot.buffer][row * slot.width..(row + 1) * slot.width];
+                // One branch per row: the common all-finite case does not stop at every value.
+                if !values.iter().fold(true, |ok, x| ok & x.is_finite()) {
+                    return Some(non_finite_reason(values, &spec.name));
                 }
             }
         }
         None
     }
+}
+
+#[cold]
+fn non_finite_reason(values: &[f32], input: &str) -> String {
+    let position = values.iter().position(|x| !x.is_finite()).unwrap_or(0);
+    format!("feature {} of input {:?} is {} (features must be finite)", position, input, values[position])
 }
 
 /// Runs rows `start..start + rows` of `buffers` through `session`, copying the outputs into
@@ -467,20 +461,18 @@ impl<D, M: ScoreMapping<D>> BatchScorer<D, M> {
     where
         I: IntoIterator<Item = (Tick, Timed<D>)>,
     {
-        self.buffers.clear();
         self.rows.clear();
         for (tick, record) in records {
-            self.buffers.push_row();
-            let filled = self.mapping.fill(&record, &mut RowWriter { buffers: &mut self.buffers });
+            // Filled rows stay contiguous: a rejected record's row is reused by the next one.
+            let row = self.rows.len();
+            self.buffers.start_row(row);
+            let filled = self.mapping.fill(&record, &mut RowWriter { buffers: &mut self.buffers, row });
             let problem = match filled {
                 Err(reason) => Some(reason),
-                Ok(()) => self.buffers.non_finite_in_last_row(&self.inputs),
+                Ok(()) => self.buffers.non_finite_in_row(row, &self.inputs),
             };
             match problem {
-                Some(reason) => {
-                    self.buffers.pop_row();
-                    out.push((tick, Err(Rejection::Record { time: record.time, reason, record: record.data })));
-                }
+                Some(reason) => out.push((tick, Err(Rejection::Record { time: record.time, reason, record: record.data }))),
                 None => self.rows.push((tick, record)),
             }
         }
@@ -561,10 +553,12 @@ impl<'scope, D: timely::ExchangeData + Clone> ScoreExt<'scope, D> for EventStrea
                     let Some(capability) = capability.retain_least(0) else { return };
                     pending.absorb(capability, containers);
                 });
-                for batch in pending.take_batches(config.max_batch, frontier, |_| true) {
+                let mut ready = pending.ready(config.max_batch, frontier, |_| true);
+                while ready > 0 {
+                    let batch = pending.drain_batch(config.max_batch, &mut ready);
                     match &mut session {
                         Ok(session) => scorer.score(session, config.model_version, batch, &mut results),
-                        Err(reason) => results.extend(batch.into_iter().map(|(tick, record)| {
+                        Err(reason) => results.extend(batch.map(|(tick, record)| {
                             (tick, Err(Rejection::Record { time: record.time, reason: format!("no ONNX Runtime session: {reason}"), record: record.data }))
                         })),
                     }
@@ -608,8 +602,9 @@ impl<'scope, D: timely::ExchangeData + Clone> ScoreExt<'scope, D> for EventStrea
                     pending.absorb(capability, containers);
                 });
                 let versions_passed = |tick: Tick| !version_frontier.less_equal(&tick);
-                for batch in pending.take_batches(config.max_batch, record_frontier, versions_passed) {
-                    group_by_version(&loaded, batch, &mut grouped, &mut results);
+                let mut ready = pending.ready(config.max_batch, record_frontier, versions_passed);
+                while ready > 0 {
+                    group_by_version(&loaded, pending.drain_batch(config.max_batch, &mut ready), &mut grouped, &mut results);
                     for (index, group) in grouped.iter_mut().enumerate() {
                         if !group.is_empty() {
                             let version = &mut loaded[index];
@@ -641,7 +636,7 @@ fn load_version(runtime: &OnnxRuntime, config: &ScoreConfig, inputs: &[TensorSpe
 
 /// Splits `batch` by the version that serves each record (the newest published strictly
 /// before its event time); records with none are rejected into `results`.
-fn group_by_version<D, O>(loaded: &[LoadedVersion], batch: Vec<(Tick, Timed<D>)>, grouped: &mut Vec<Vec<(Tick, Timed<D>)>>, results: &mut Vec<(Tick, Scored<O, D>)>) {
+fn group_by_version<D, O>(loaded: &[LoadedVersion], batch: impl Iterator<Item = (Tick, Timed<D>)>, grouped: &mut Vec<Vec<(Tick, Timed<D>)>>, results: &mut Vec<(Tick, Scored<O, D>)>) {
     grouped.resize_with(loaded.len(), Vec::new);
     for (tick, record) in batch {
         let serving = loaded.partition_point(|v| v.published_at < record.time);

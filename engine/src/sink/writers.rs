@@ -38,7 +38,9 @@ pub fn open_writer_with<T: Serialize + Clone + 'static>(sink: &Sink<T>, metrics:
             }
             let file = File::create(path).map_err(|e| EngineError::write(path, e))?;
             match format {
-                FileFormat::Jsonl => Box::new(JsonlWriter { out: BufWriter::new(Box::new(file)), path: path.clone() }),
+                // A large buffer: with 8 KiB (the default) a sink of a million rows a second
+                // spends a visible share of its time in `write` system calls.
+                FileFormat::Jsonl => Box::new(JsonlWriter { out: BufWriter::with_capacity(JSONL_BUFFER, Box::new(file)), path: path.clone() }),
                 FileFormat::Csv => Box::new(CsvWriter { out: csv::Writer::from_writer(file), path: path.clone() }),
                 FileFormat::Parquet => Box::new(ParquetWriter::new(file, path)),
             }
@@ -49,6 +51,9 @@ pub fn open_writer_with<T: Serialize + Clone + 'static>(sink: &Sink<T>, metrics:
         Sink::Kafka(kafka) => Box::new(super::kafka::KafkaWriter::open(kafka, metrics.clone())?),
     })
 }
+
+/// Bytes a JSONL file sink gathers before each `write` system call.
+const JSONL_BUFFER: usize = 1 << 20;
 
 struct JsonlWriter {
     out: BufWriter<Box<dyn Write>>,
