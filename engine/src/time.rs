@@ -67,6 +67,11 @@ impl TimeSpec {
         .and_then(check_range)
     }
 
+    /// Checks an integer event time in milliseconds already read from the record.
+    pub fn check_millis(&self, ms: i64) -> Result<i64, String> {
+        check_range(ms)
+    }
+
     /// Converts a numeric value already decoded (a Parquet integer or float cell).
     pub fn from_number(&self, value: f64) -> Result<i64, String> {
         let ms = match self.format {

@@ -56,6 +56,25 @@ pub fn find_top_level<'a>(line: &'a [u8], key: &str) -> Option<RawValue<'a>> {
     }
 }
 
+/// The value of `key` when it is the line's first field and a plain integer, as `weir gen` and
+/// most producers write the time field (`{"ts":1767225600001,...`); `None` for anything else,
+/// and the caller falls back to [`find_top_level`]. It saves the general scan, the UTF-8 check
+/// and the number parse on the common layout.
+pub fn leading_integer(line: &[u8], key: &str) -> Option<i64> {
+    let rest = line.strip_prefix(b"{\"")?.strip_prefix(key.as_bytes())?.strip_prefix(b"\":")?;
+    let (negative, digits) = match rest.first()? {
+        b'-' => (true, &rest[1..]),
+        _ => (false, rest),
+    };
+    let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    // Up to 18 digits cannot overflow; a fraction, an exponent or a space takes the general path.
+    if count == 0 || count > 18 || !matches!(digits.get(count), Some(b',' | b'}')) {
+        return None;
+    }
+    let value = digits[..count].iter().fold(0i64, |acc, b| acc * 10 + i64::from(b - b'0'));
+    Some(if negative { -value } else { value })
+}
+
 fn skip_ws(line: &[u8], mut pos: usize) -> usize {
     while matches!(line.get(pos), Some(b' ' | b'\t' | b'\r' | b'\n')) {
         pos += 1;
@@ -118,6 +137,15 @@ fn value_end(line: &[u8], pos: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leading_integer_field_is_read_directly_and_anything_else_falls_back() {
+        assert_eq!(leading_integer(br#"{"ts":1767225600001,"item":"i1"}"#, "ts"), Some(1_767_225_600_001));
+        assert_eq!(leading_integer(br#"{"ts":-5}"#, "ts"), Some(-5));
+        for line in [&br#"{"ts":1.5,"a":1}"#[..], br#"{"ts": 1,"a":1}"#, br#"{"ts":"1"}"#, br#"{"t":1}"#, br#"{"tss":1}"#, br#"{"ts":}"#, br#"{"ts":1"#, br#"{"ts":1234567890123456789}"#] {
+            assert_eq!(leading_integer(line, "ts"), None, "{}", String::from_utf8_lossy(line));
+        }
+    }
 
     #[test]
     fn finds_top_level_fields_only() {

@@ -10,10 +10,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::EngineError;
 use crate::format::arrow_serde::deserialize_row;
-use crate::format::json_time::{RawValue, find_top_level};
+use crate::format::json_time::{RawValue, find_top_level, leading_integer};
 use crate::metrics::Metrics;
 use crate::record::Timed;
-use crate::time::TimeSpec;
+use crate::time::{TimeFormat, TimeSpec};
 
 /// One decoded input item.
 pub enum Decoded<T> {
@@ -32,7 +32,24 @@ pub trait SegmentReader<T> {
 /// Decodes one JSON line: the event time from the configured top-level field, the record with
 /// serde.
 pub fn decode_json_line<T: DeserializeOwned>(line: &[u8], time: &TimeSpec) -> Result<Timed<T>, String> {
-    let ms = match find_top_level(line, &time.field) {
+    let leading = match time.format {
+        TimeFormat::EpochMillis => leading_integer(line, &time.field),
+        _ => None,
+    };
+    let ms = match leading {
+        Some(ms) => time.check_millis(ms)?,
+        None => decode_time_field(line, time)?,
+    };
+    // Validate UTF-8 once for the whole line, then parse from `&str`: serde_json then skips
+    // the per-string validation that parsing from bytes does for every key and value.
+    let text = std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8: {e}"))?;
+    let data = serde_json::from_str::<T>(text).map_err(|e| format!("invalid record: {e}"))?;
+    Ok(Timed::new(ms, data))
+}
+
+/// The event time of a JSON line, from its configured top-level field, whatever its layout.
+fn decode_time_field(line: &[u8], time: &TimeSpec) -> Result<i64, String> {
+    Ok(match find_top_level(line, &time.field) {
         Some(RawValue::Number(text)) | Some(RawValue::Str(text)) => time.parse_text(text)?,
         Some(RawValue::Other) => return Err(format!("time field {:?} is not a number or string", time.field)),
         None => {
@@ -42,12 +59,7 @@ pub fn decode_json_line<T: DeserializeOwned>(line: &[u8], time: &TimeSpec) -> Re
                 Ok(_) => format!("missing time field {:?}", time.field),
             });
         }
-    };
-    // Validate UTF-8 once for the whole line, then parse from `&str`: serde_json then skips
-    // the per-string validation that parsing from bytes does for every key and value.
-    let text = std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8: {e}"))?;
-    let data = serde_json::from_str::<T>(text).map_err(|e| format!("invalid record: {e}"))?;
-    Ok(Timed::new(ms, data))
+    })
 }
 
 /// The lines of a JSONL file that *start* in the byte range `[start, end)`.

@@ -233,12 +233,16 @@ pub(crate) fn send_grouped_by_tick<T: 'static>(
     records.sort_by_key(|(tick, _)| *tick);
     let mut output = output.activate();
     let mut drain = records.drain(..).peekable();
+    // A whole tick's records as one container: no per-record push, and no containers cut at
+    // timely's default 8 KiB (a few dozen records), which downstream would handle one by one.
+    let mut group = Vec::new();
     while let Some((tick, record)) = drain.next() {
-        let at = cap.delayed(&tick);
-        let mut session = output.session(&at);
-        session.give(record);
+        group.push(record);
         while let Some((_, record)) = drain.next_if(|(t, _)| *t == tick) {
-            session.give(record);
+            group.push(record);
         }
+        let at = cap.delayed(&tick);
+        output.session(&at).give_container(&mut group);
+        group.clear(); // timely may hand back a recycled container that still holds records
     }
 }
