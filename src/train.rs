@@ -39,8 +39,13 @@ pub struct TrainOptions {
     pub workers: usize,
     #[arg(long, default_value_t = 1000)]
     pub tick_ms: u64,
-    /// Attribution window, ms.
-    #[arg(long, default_value_t = 30 * 60 * 1000)]
+    /// Attribution window, ms: a click within it after its impression makes a positive (at the
+    /// click's time), an impression no click claimed becomes a negative when it ends. Default
+    /// 5 minutes: `weir gen`'s click delays are exponential with mean 40 s, so 5 minutes keeps
+    /// all but ~0.06 % of the clicks (later ones count as negatives), while every negative
+    /// waits the whole window before the trainer sees it. A window as long as the log (30
+    /// minutes on 1M events) would hold back nearly all negatives to the end of the run.
+    #[arg(long, default_value_t = 5 * 60 * 1000)]
     pub window_ms: i64,
     #[arg(long, value_enum, default_value = "logistic")]
     pub model: ModelKind,
@@ -131,7 +136,11 @@ pub fn train(options: TrainOptions) -> anyhow::Result<()> {
     let cut = truth.as_ref().map(|(_, cut)| *cut);
     let config = config(&options, cut);
     Trainer::new(config.clone()).context("bad training configuration")?;
+    // The sink's frontier trails the input by the attribution window (a negative is known only
+    // when its window ends), so the replay must be allowed at least that far ahead of it.
     let replay = ReplaySource::new(options.input.clone(), TimeSpec::millis("ts"));
+    let ahead = replay.max_ahead_ms.map(|ms| ms.saturating_add(options.window_ms.max(0) as u64));
+    let replay = replay.max_ahead_ms(ahead);
     let sink = MemorySink::<TrainOutput>::new();
     let pipeline = Pipeline::new(Execution::Threads(options.workers.max(1))).tick(TickSpec::new(options.tick_ms.max(1)));
     let window = options.window_ms;

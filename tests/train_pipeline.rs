@@ -322,3 +322,41 @@ fn offline_training_writes_the_initial_version_for_the_live_run() {
     let fresh = Trainer::new(config(&dir.path().join("fresh"))).unwrap();
     assert_ne!(trainer.model().params.linear, fresh.model().params.linear);
 }
+
+/// `weir train` reads a file through the replay source, whose flow control waits for the sink's
+/// frontier: the trainer must not hold that frontier at the initial time (it did, and the run
+/// never ended). The file run must also give exactly what the in-memory run gives.
+#[test]
+fn a_file_replay_trains_to_the_end_like_the_memory_source() {
+    let mut gen_config = GenConfig::with_events(20_000, 5);
+    gen_config.impressions_per_sec = 40.0;
+    gen_config.users = 3_000;
+    gen_config.items = 1_000;
+    gen_config.attribution_window_ms = WINDOW_MS;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clicks.jsonl");
+    let mut text = String::new();
+    let mut records = Vec::new();
+    for g in Generator::new(gen_config) {
+        text.push_str(&serde_json::to_string(&g.event).unwrap());
+        text.push('\n');
+        let e = g.event;
+        records.push(Timed::new(e.ts, CtrEvent { event: e.event, user: e.user.into(), item: e.item.into(), category: e.category.into(), price: e.price }));
+    }
+    std::fs::write(&path, text).unwrap();
+    let (memory_dir, file_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let expected = run(&records, &config(memory_dir.path()), 1, usize::MAX);
+    let file_config = config(file_dir.path());
+    let input = path.to_string_lossy().into_owned();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let sink = MemorySink::new();
+        let replay = ReplaySource::new(input, TimeSpec::millis("ts"));
+        assert!(replay.max_ahead_ms.is_some(), "the replay is meant to run with flow control here");
+        let result = Pipeline::new(Execution::Threads(1)).run(Source::Replay(replay), Sink::Memory(sink.clone()), move |events, ctx| ctr_train_summary(events, ctx, &file_config, WINDOW_MS));
+        let _ = done.send(result.map(|_| sink.records()).map_err(|e| e.to_string()));
+    });
+    let outputs = finished.recv_timeout(std::time::Duration::from_secs(120)).expect("the file replay did not finish within 120 s").unwrap();
+    assert!(versions(&outputs).len() >= 3, "expected several versions");
+    assert_eq!(outputs, expected);
+}

@@ -57,6 +57,9 @@ impl<'scope> TrainExt<'scope> for EventStream<'scope, Example> {
         let pact = Exchange::new(|_: &Timed<Example>| 0u64);
         Ok(self.unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(pact, "Train", move |cap, _info| {
             let mut held: Option<Capability<Tick>> = trainer.is_some().then_some(cap);
+            // Until the first tick is processed, `held` is the operator's initial capability
+            // (the minimal time); it follows the input frontier so that it holds nothing back.
+            let mut processed_any = false;
             let mut pending: BTreeMap<Tick, (Capability<Tick>, Vec<Timed<Example>>)> = BTreeMap::new();
             let mut events = Vec::new();
             move |(input, frontier), output| {
@@ -82,6 +85,16 @@ impl<'scope> TrainExt<'scope> for EventStream<'scope, Example> {
                     }
                     output.session(&cap).give_iterator(events.drain(..));
                     held = Some(cap);
+                    processed_any = true;
+                }
+                // A source with flow control (the file replay's `max_ahead_ms`) reads on only
+                // as the sink's frontier advances: a capability kept at the initial time would
+                // stop it for good before the first label is even attributed.
+                if !processed_any
+                    && let (Some(cap), Some(&least)) = (held.as_mut(), frontier.frontier().iter().min())
+                    && *cap.time() < least
+                {
+                    cap.downgrade(&least);
                 }
                 if frontier.is_empty()
                     && let Some(cap) = held.take()
