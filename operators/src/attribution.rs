@@ -23,6 +23,7 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
+use weir_engine::operators::TickStash;
 use weir_engine::time::{Tick, TickSpec};
 use weir_engine::{EventStream, Timed};
 
@@ -121,7 +122,7 @@ where
         assert!(spec.window_ms > 0, "the attribution window must be positive");
         let pact = Exchange::new(|r: &Timed<Touched<D>>| r.data.key);
         self.unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(pact, "Attribute", move |_cap, _info| {
-            let mut pending: BTreeMap<Tick, (Capability<Tick>, Vec<Timed<Touched<D>>>)> = BTreeMap::new();
+            let mut pending: TickStash<Timed<Touched<D>>> = TickStash::default();
             let mut open: HashMap<u64, VecDeque<OpenImpression<D>>> = HashMap::new();
             // Deadline tick -> capability and the impressions (key, id) whose window ends there.
             let mut deadlines: BTreeMap<Tick, (Capability<Tick>, Vec<(u64, u64, i64)>)> = BTreeMap::new();
@@ -129,17 +130,14 @@ where
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, containers| {
                     let Some(cap) = cap.retain_least(0) else { return };
-                    let entry = pending.entry(*cap.time()).or_insert_with(|| (cap, Vec::new()));
-                    for container in containers {
-                        entry.1.append(container);
-                    }
+                    pending.add(cap, containers);
                 });
                 loop {
-                    let input_tick = pending.first_key_value().map(|(t, _)| *t).filter(|t| !frontier.less_equal(t));
+                    let input_tick = pending.first_complete(frontier);
                     let deadline_tick = deadlines.first_key_value().map(|(t, _)| *t).filter(|t| !frontier.less_equal(t));
                     match (input_tick, deadline_tick) {
                         (Some(i), d) if d.is_none_or(|d| i <= d) => {
-                            let (cap, mut records) = pending.remove(&i).expect("present");
+                            let (cap, mut records) = pending.remove(i).expect("present");
                             records.sort_by(canonical);
                             let mut session = output.session(&cap);
                             for record in records {

@@ -11,11 +11,13 @@
 pub mod collection;
 pub mod join;
 pub mod running;
+pub mod stash;
 pub mod window;
 pub mod window_differential;
 
 pub use collection::{Change, ChangesExt, ToCollectionExt};
 pub use join::JoinTableExt;
 pub use running::{Running, RunningExt};
+pub use stash::TickStash;
 pub use window::{Window, WindowExt, WindowResult, WindowSpec};
 pub use window_differential::WindowCountExt;

@@ -1,15 +1,15 @@
 //! Running per-key aggregates: after each tick, the updated state of every key it touched.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::record::{EventStream, OutputStream, Timed, stable_hash};
+use super::stash::TickStash;
 use crate::time::Tick;
 
 /// A key's aggregate over all its records up to and including tick `as_of`.
@@ -55,20 +55,14 @@ impl<'scope, D: timely::ExchangeData> RunningExt<'scope, D> for EventStream<'sco
         self.unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(pact, "RunningFold", move |_cap, _info| {
             let mut state: HashMap<K, A> = HashMap::new();
             // Records wait for their tick to complete, so each emitted value is final for it.
-            let mut pending: BTreeMap<Tick, (Capability<Tick>, Vec<Timed<D>>)> = BTreeMap::new();
+            let mut pending: TickStash<Timed<D>> = TickStash::default();
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, containers| {
                     let Some(cap) = cap.retain_least(0) else { return };
-                    let entry = pending.entry(*cap.time()).or_insert_with(|| (cap, Vec::new()));
-                    for container in containers {
-                        entry.1.append(container);
-                    }
+                    pending.add(cap, containers);
                 });
-                while let Some(entry) = pending.first_entry() {
-                    if frontier.less_equal(entry.key()) {
-                        break;
-                    }
-                    let (tick, (cap, records)) = entry.remove_entry();
+                while let Some((cap, records)) = pending.pop_complete(frontier) {
+                    let tick = *cap.time();
                     let mut touched = HashSet::new();
                     for record in &records {
                         let record_key = key(&record.data);

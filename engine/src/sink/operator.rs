@@ -1,19 +1,18 @@
 //! The sink operator: gathers a stream on worker 0 and writes it tick by tick in canonical order.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use super::Sink;
 use super::writers::{RecordWriter, open_writer_with};
 use crate::metrics::Metrics;
 use crate::record::OutputStream;
+use crate::operators::TickStash;
 use crate::time::Tick;
 
 /// What a sink needs from the run around it.
@@ -58,16 +57,13 @@ where
             let mut writer: Option<Box<dyn RecordWriter<T>>> = None;
             let mut failed = false;
             let mut finished = false;
-            let mut pending: BTreeMap<Tick, (Capability<Tick>, Vec<T>)> = BTreeMap::new();
+            let mut pending: TickStash<T> = TickStash::default();
             let mut json = Vec::new();
             let fail = move |ctx: &SinkContext, message: String| ctx.errors.lock().unwrap().push(message);
             move |(input, frontier), _output| {
                 input.for_each_stamp(|cap, containers| {
                     let Some(cap) = cap.retain_least(0) else { return };
-                    let entry = pending.entry(*cap.time()).or_insert_with(|| (cap, Vec::new()));
-                    for container in containers {
-                        entry.1.append(container);
-                    }
+                    pending.add(cap, containers);
                 });
                 if !writes_here || failed {
                     pending.clear();
@@ -85,11 +81,8 @@ where
                     }
                 }
                 let mut wrote = false;
-                while let Some(entry) = pending.first_entry() {
-                    if frontier.less_equal(entry.key()) {
-                        break;
-                    }
-                    let (tick, (_cap, records)) = entry.remove_entry();
+                while let Some((cap, records)) = pending.pop_complete(frontier) {
+                    let tick = *cap.time();
                     let count = records.len() as u64;
                     if let Err(message) = write_tick(writer.as_mut().unwrap().as_mut(), tick, records, encode, &mut json) {
                         failed = true;

@@ -12,13 +12,13 @@
 //! output frontier is the input frontier, or the tick of the last labelled example if that is
 //! older (labels arrive continuously in a live stream, so this lag is about one tick).
 
-use std::collections::BTreeMap;
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, Map};
+use weir_engine::operators::TickStash;
 use weir_engine::time::Tick;
 use weir_engine::{EventStream, OutputStream, Timed};
 
@@ -60,22 +60,15 @@ impl<'scope> TrainExt<'scope> for EventStream<'scope, Example> {
             // Until the first tick is processed, `held` is the operator's initial capability
             // (the minimal time); it follows the input frontier so that it holds nothing back.
             let mut processed_any = false;
-            let mut pending: BTreeMap<Tick, (Capability<Tick>, Vec<Timed<Example>>)> = BTreeMap::new();
+            let mut pending: TickStash<Timed<Example>> = TickStash::default();
             let mut events = Vec::new();
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, containers| {
                     let Some(cap) = cap.retain_least(0) else { return };
-                    let entry = pending.entry(*cap.time()).or_insert_with(|| (cap, Vec::new()));
-                    for container in containers {
-                        entry.1.append(container);
-                    }
+                    pending.add(cap, containers);
                 });
                 let Some(trainer) = trainer.as_mut() else { return };
-                while let Some(entry) = pending.first_entry() {
-                    if frontier.less_equal(entry.key()) {
-                        break;
-                    }
-                    let (cap, mut examples) = entry.remove();
+                while let Some((cap, mut examples)) = pending.pop_complete(frontier) {
                     examples.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.data.canonical_cmp(&b.data)));
                     for example in &examples {
                         if let Err(e) = trainer.process(example.time, &example.data, &mut events) {

@@ -1298,23 +1298,9 @@ mod tests {
         SAMPLE.get_or_init(|| Generator::new(sample_config()).collect())
     }
 
-    /// ROC AUC of `scores` against boolean labels (ties get the average rank).
+    /// ROC AUC of `scores` against boolean labels: the one the trainer's metrics use.
     fn auc(mut pairs: Vec<(f64, bool)>) -> f64 {
-        pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-        let n_pos = pairs.iter().filter(|p| p.1).count() as f64;
-        let n_neg = pairs.len() as f64 - n_pos;
-        let mut rank_sum = 0.0;
-        let mut i = 0;
-        while i < pairs.len() {
-            let mut j = i;
-            while j < pairs.len() && pairs[j].0 == pairs[i].0 {
-                j += 1;
-            }
-            let avg_rank = (i + 1 + j) as f64 / 2.0; // 1-based ranks i+1 ..= j
-            rank_sum += avg_rank * pairs[i..j].iter().filter(|p| p.1).count() as f64;
-            i = j;
-        }
-        (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+        weir_operators::eval::auc(&mut pairs).expect("both labels present")
     }
 
     /// FNV-1a: much cheaper than SipHash in unoptimised test builds.
