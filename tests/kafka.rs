@@ -8,7 +8,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -81,12 +81,35 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Polls `condition` until it holds; panics after `limit`.
-fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
+/// A `weir run` child whose stderr goes to `log`, with the Kafka source's trace on, so that a
+/// test that gives up on it can say what it was doing.
+struct Traced {
+    child: KillOnDrop,
+    log: PathBuf,
+}
+
+impl Traced {
+    fn spawn(mut command: Command, log: &Path) -> Self {
+        command.env("WEIR_TRACE_KAFKA", "1").stderr(std::fs::File::create(log).unwrap());
+        Traced { child: KillOnDrop(command.spawn().unwrap()), log: log.to_owned() }
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    /// Polls `condition` while the child runs; panics with its log when the child ends first
+    /// or `limit` passes.
+    fn wait_until(&mut self, what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !condition() {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
+                panic!("the run ended ({status}) before {what}; its log:\n{}", self.log());
+            }
+            assert!(started.elapsed() < limit, "timed out after {limit:?} waiting until {what}; the run's log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    fn still_running(&mut self) -> bool {
+        self.child.0.try_wait().unwrap().is_none()
     }
 }
 
@@ -147,29 +170,27 @@ fn a_killed_consumer_resumes_from_its_group_and_loses_nothing() {
             .arg("--input")
             .arg(format!("kafka://{bootstrap}/{input}?group={group}&until=end"))
             .arg("--output")
-            .arg(format!("kafka://{bootstrap}/{output}"))
-            .stderr(std::fs::File::create(log).unwrap());
+            .arg(format!("kafka://{bootstrap}/{output}"));
         if let Some(speed) = speed {
             command.args(["--speed", speed]);
         }
-        command.spawn().unwrap()
+        Traced::spawn(command, log)
     };
     // ~450 s of event time at 30× real time: about 15 s, so it is still running when killed.
-    let mut first = KillOnDrop(run(Some("30"), &dir.path().join("first.log")));
-    wait_until("the first run has committed a fifth of the input", Duration::from_secs(60), || {
+    let mut first = run(Some("30"), &dir.path().join("first.log"));
+    first.wait_until("the first run has committed a fifth of the input", Duration::from_secs(90), || {
         committed_total(&bootstrap, &group, &input) >= 20_000
     });
-    assert!(first.0.try_wait().unwrap().is_none(), "the first run ended before it could be killed");
-    first.0.kill().unwrap();
-    first.0.wait().unwrap();
+    assert!(first.still_running(), "the first run ended before it could be killed");
+    drop(first);
     let written = topic_lines(&bootstrap, &output).len();
     assert!(written > 0 && written < expected.len(), "killed mid-way: {written} of {} rows written", expected.len());
 
     let second_log = dir.path().join("second.log");
-    let mut second = KillOnDrop(run(None, &second_log));
-    assert!(wait(&mut second.0, Duration::from_secs(120)).success());
+    let mut second = run(None, &second_log);
+    assert!(wait(&mut second.child.0, Duration::from_secs(120)).success(), "the restarted run failed:\n{}", second.log());
     // It resumed from the committed offsets rather than from the start.
-    let summary = std::fs::read_to_string(&second_log).unwrap();
+    let summary = second.log();
     let read: u64 = summary.split(" events in").next().and_then(|s| s.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{summary}"));
     assert!(read > 0 && read < 100_000, "the restart read {read} events");
     // A finished bounded run commits everything it read (after its sink has written it all).
@@ -222,23 +243,22 @@ fn a_pipeline_survives_a_broker_restart() {
     let (input, output) = (unique("clicks"), unique("stats"));
     produce_events(&bootstrap, &input, 4, &events);
 
-    let mut run = KillOnDrop(weir()
+    let mut command = weir();
+    command
         .args(["run", "window-stats", "--quiet", "--workers", "2", "--speed", "40"])
         .arg("--input")
         .arg(format!("kafka://{bootstrap}/{input}?until=end"))
         .arg("--output")
-        .arg(format!("kafka://{bootstrap}/{output}"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
-    wait_until("the pipeline has written output", Duration::from_secs(60), || {
+        .arg(format!("kafka://{bootstrap}/{output}"));
+    let mut run = Traced::spawn(command, &dir.path().join("run.log"));
+    run.wait_until("the pipeline has written output", Duration::from_secs(90), || {
         client::read_topic(&bootstrap, &output).map(|m| !m.is_empty()).unwrap_or(false)
     });
-    assert!(run.0.try_wait().unwrap().is_none(), "the pipeline ended before the broker restart");
+    assert!(run.still_running(), "the pipeline ended before the broker restart");
     broker.script("stop.sh", &[]);
     broker.script("start.sh", &["--keep-data"]);
-    let status = wait(&mut run.0, Duration::from_secs(180));
-    assert!(status.success(), "the pipeline failed across the broker restart");
+    let status = wait(&mut run.child.0, Duration::from_secs(180));
+    assert!(status.success(), "the pipeline failed across the broker restart:\n{}", run.log());
     let got = topic_lines(&bootstrap, &output);
     let duplicates = assert_complete(&got, &expected);
     eprintln!("broker restart: {} rows, {duplicates} duplicates", got.len());
@@ -366,18 +386,16 @@ fn a_live_source_releases_windows_past_an_idle_partition() {
         .map(|row| serde_json::to_string(&row).unwrap())
         .collect();
     assert!(expected.len() > 500, "{} rows", expected.len());
-    let run = KillOnDrop(
-        weir()
-            .args(["run", "window-stats", "--quiet", "--workers", "2"])
-            .arg("--input")
-            .arg(format!("kafka://{bootstrap}/{input}?idle_ms=500"))
-            .arg("--output")
-            .arg(format!("kafka://{bootstrap}/{output}"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until("the live run has closed the windows", Duration::from_secs(60), || topic_lines(&bootstrap, &output).len() >= expected.len());
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut command = weir();
+    command
+        .args(["run", "window-stats", "--quiet", "--workers", "2"])
+        .arg("--input")
+        .arg(format!("kafka://{bootstrap}/{input}?idle_ms=500"))
+        .arg("--output")
+        .arg(format!("kafka://{bootstrap}/{output}"));
+    let mut run = Traced::spawn(command, log.path());
+    run.wait_until("the live run has closed the windows", Duration::from_secs(60), || topic_lines(&bootstrap, &output).len() >= expected.len());
     drop(run);
     assert_eq!(topic_lines(&bootstrap, &output), expected);
 }

@@ -8,7 +8,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -33,6 +33,46 @@ pub fn base_config(bootstrap: &str) -> ClientConfig {
 
 pub(crate) fn kafka_error(bootstrap: &str, what: &str, error: impl std::fmt::Display) -> EngineError {
     EngineError::Kafka(format!("{what} (Kafka at {bootstrap}): {error}"))
+}
+
+/// How long a request that keeps failing with a [transient](is_transient) error is retried.
+pub const TRANSIENT_RETRY: Duration = Duration::from_secs(30);
+
+/// Errors that clear up on their own: a group coordinator that is still being chosen or is
+/// loading its state (a fresh broker creates its offsets topic on the first group request and
+/// answers `NotCoordinator` meanwhile), a partition leader that is moving, a request that
+/// timed out on a busy broker.
+pub fn is_transient(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            NotCoordinator
+                | CoordinatorLoadInProgress
+                | CoordinatorNotAvailable
+                | LeaderNotAvailable
+                | NotLeaderForPartition
+                | RequestTimedOut
+                | OperationTimedOut
+                | BrokerTransportFailure
+        )
+    )
+}
+
+/// Runs `request` again (with a growing pause) while it fails with a transient error, for up
+/// to [`TRANSIENT_RETRY`]; returns its first success or its last error.
+pub fn retry_transient<R>(mut request: impl FnMut() -> KafkaResult<R>) -> KafkaResult<R> {
+    let deadline = Instant::now() + TRANSIENT_RETRY;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match request() {
+            Err(error) if is_transient(&error) && Instant::now() + pause < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Fails within [`METADATA_TIMEOUT`] when no broker answers at `bootstrap`; returns the number
@@ -212,8 +252,7 @@ pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> Result<Ve
     for p in 0..partitions as i32 {
         list.add_partition(topic, p);
     }
-    let committed = consumer
-        .committed_offsets(list, Duration::from_secs(10))
+    let committed = retry_transient(|| consumer.committed_offsets(list.clone(), Duration::from_secs(10)))
         .map_err(|e| kafka_error(bootstrap, &format!("cannot read the committed offsets of group {group}"), e))?;
     Ok(committed
         .elements()

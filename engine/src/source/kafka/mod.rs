@@ -68,6 +68,13 @@
 //! the first offset whose message timestamp is at or after the cut, keeping records at or
 //! after it. The producer must stamp messages with their event time (Kafka's `CreateTime`); then
 //! nothing is lost and nothing is read twice, whatever the disorder within a partition.
+//!
+//! # Tracing
+//! With the environment variable `WEIR_TRACE_KAFKA` set (to anything), each worker prints its
+//! reading state to stderr twice a second: its frontier tick, the sink's retired frontier,
+//! whether it is paused, and per partition the next and end offsets, the watermark, the ticks
+//! still pending and the last committed offset. It is what to look at when a frontier or a
+//! commit does not move.
 
 pub mod client;
 mod operator;

@@ -120,6 +120,9 @@ struct Reader<T> {
     /// Every partition (and backfill file) has been read to its end.
     all_read: bool,
     name: String,
+    worker: usize,
+    /// With `WEIR_TRACE_KAFKA` set: when this worker last printed its state.
+    traced: Option<Instant>,
 }
 
 impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
@@ -149,6 +152,8 @@ impl<T: DeserializeOwned + Clone + 'static> Reader<T> {
             last_commit: Instant::now(),
             all_read: false,
             name: format!("kafka://{}/{}", source.bootstrap, source.topic),
+            worker,
+            traced: std::env::var_os(TRACE_VARIABLE).map(|_| Instant::now() - TRACE_EVERY),
         };
         if let Some(topic) = &source.dead_letter_topic {
             client::ensure_topic(bootstrap, topic, 1)?;
@@ -297,7 +302,40 @@ impl<T> Reader<T> {
     fn backfill_done(&self) -> bool {
         self.backfill.iter().all(|s| s.done)
     }
+
+    /// With `WEIR_TRACE_KAFKA` set, prints this worker's reading state to stderr (at most every
+    /// [`TRACE_EVERY`]): what to look at when a frontier or a commit does not move.
+    fn trace(&mut self, cap_tick: Tick, why: &str) {
+        let Some(last) = self.traced else { return };
+        if last.elapsed() < TRACE_EVERY {
+            return;
+        }
+        self.traced = Some(Instant::now());
+        let retired = self.ctx.retired.with_frontier(|f| f.first().copied());
+        let partitions: Vec<String> = self
+            .partitions
+            .iter()
+            .map(|p| {
+                let end = p.end.map_or("-".to_owned(), |e| e.to_string());
+                let mark = p.watermark.current().map_or("none".to_owned(), |m| m.to_string());
+                let state = if p.done { " done" } else { "" };
+                format!("p{} next {} end {end} mark {mark} pending {} committed {}{state}", p.partition, p.next_offset, p.pending.len(), p.committed)
+            })
+            .collect();
+        eprintln!(
+            "weir trace: worker {} {why}: tick {cap_tick}, retired {retired:?}, assigned {}, paused {}, backfill done {}; {}",
+            self.worker,
+            self.assigned,
+            self.paused,
+            self.backfill_done(),
+            partitions.join("; ")
+        );
+    }
 }
+
+/// The environment variable that turns on [`Reader::trace`].
+const TRACE_VARIABLE: &str = "WEIR_TRACE_KAFKA";
+const TRACE_EVERY: Duration = Duration::from_millis(500);
 
 impl<T> Drop for Reader<T> {
     fn drop(&mut self) {
@@ -348,7 +386,7 @@ impl FinalCommit {
             entry.set_offset(Offset::Offset(*offset)).expect("a valid offset");
             entry.set_metadata(metadata.clone());
         }
-        if let Err(error) = self.consumer.commit(&list, CommitMode::Sync) {
+        if let Err(error) = client::retry_transient(|| self.consumer.commit(&list, CommitMode::Sync)) {
             // At-least-once: a restart with this group re-reads what was not committed.
             eprintln!("weir: cannot commit the final offsets of {}: {error}", self.name);
         }
@@ -371,16 +409,14 @@ fn start_positions(consumer: &TrackedConsumer, source: &KafkaSource, partitions:
     for p in partitions {
         list.add_partition(topic, *p);
     }
-    let committed = consumer
-        .committed_offsets(list, Duration::from_secs(10))
+    let committed = client::retry_transient(|| consumer.committed_offsets(list.clone(), Duration::from_secs(10)))
         .map_err(|e| kafka_error(bootstrap, &format!("cannot read the committed offsets of group {}", source.group), e))?;
     let by_time = |ms: i64| -> Result<HashMap<i32, i64>, EngineError> {
         let mut query = TopicPartitionList::new();
         for p in partitions {
             query.add_partition_offset(topic, *p, Offset::Offset(ms)).expect("a valid timestamp");
         }
-        let found = consumer
-            .offsets_for_times(query, Duration::from_secs(10))
+        let found = client::retry_transient(|| consumer.offsets_for_times(query.clone(), Duration::from_secs(10)))
             .map_err(|e| kafka_error(bootstrap, "cannot look up offsets by time", e))?;
         Ok(found.elements().iter().filter_map(|e| Some((e.partition(), e.offset().to_raw().filter(|o| *o >= 0)?))).collect())
     };
@@ -510,6 +546,7 @@ where
                 let behind = tick > ahead && ctx.retired.less_than(&(tick - ahead));
                 reader.set_paused(behind);
                 if behind {
+                    reader.trace(tick, "paused, ahead of the sink");
                     reader.commit();
                     activator.activate_after(Duration::from_millis(1));
                     return;
@@ -528,6 +565,7 @@ where
                         let seen = reader.partitions.iter().filter_map(|p| p.watermark.max_seen()).max().unwrap_or(first);
                         if seen > allowed {
                             let wait = ((seen - allowed) as f64 / speed).ceil() as u64;
+                            reader.trace(*cap.time(), "waiting for the replay clock");
                             activator.activate_after(Duration::from_millis(wait.clamp(1, 100)));
                             return;
                         }
@@ -560,6 +598,7 @@ where
                 reader.commit();
             }
 
+            reader.trace(*cap.time(), "reading");
             match hold(reader, bounded, &ctx) {
                 None => {
                     // Everything read: dropping the capabilities ends this operator.
