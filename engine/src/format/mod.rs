@@ -1,6 +1,8 @@
-//! Input and output formats: JSON lines, CSV, Parquet, and the Arrow ↔ serde bridge.
+//! Input and output formats: JSON lines (with a decoder that parses only the fields a record
+//! reads: [`flat_json`]), CSV, Parquet, and the Arrow ↔ serde bridge.
 
 pub mod arrow_serde;
+pub mod flat_json;
 pub mod json_time;
 
 use serde::{Deserialize, Serialize};

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::EngineError;
 use crate::format::arrow_serde::deserialize_row;
+use crate::format::flat_json;
 use crate::format::json_time::{RawValue, find_top_level, leading_integer};
 use crate::metrics::Metrics;
 use crate::record::Timed;
@@ -40,10 +41,8 @@ pub fn decode_json_line<T: DeserializeOwned>(line: &[u8], time: &TimeSpec) -> Re
         Some(ms) => time.check_millis(ms)?,
         None => decode_time_field(line, time)?,
     };
-    // Validate UTF-8 once for the whole line, then parse from `&str`: serde_json then skips
-    // the per-string validation that parsing from bytes does for every key and value.
-    let text = std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8: {e}"))?;
-    let data = serde_json::from_str::<T>(text).map_err(|e| format!("invalid record: {e}"))?;
+    // Only the fields `T` reads are parsed; the others are stepped over (see `flat_json`).
+    let data = flat_json::from_line::<T>(line).map_err(|e| format!("invalid record: {e}"))?;
     Ok(Timed::new(ms, data))
 }
 

@@ -1,0 +1,442 @@
+//! A JSON-lines record decoder that parses only the fields the record type reads.
+//!
+//! An event line carries more than one pipeline needs: `window-stats` reads 2 of the
+//! click-stream's 7 fields. serde_json parses every value, also the ones the record type then
+//! throws away: it scans skipped strings byte by byte and reads skipped numbers digit by digit,
+//! and that was about a third of a replay's time. [`from_line`] walks the top-level object
+//! itself: it finds each key and the extent of each value (a string's end with `memchr`, a
+//! nested value by bracket depth), hands the values the type asks for to serde_json, and steps
+//! over the others without parsing them.
+//!
+//! # What is checked
+//! - The line is one object; keys are strings, each followed by `:` and a value; members are
+//!   separated by `,`; strings and brackets are closed; only whitespace follows the object.
+//!   A line cut short anywhere is an error.
+//! - The values the type reads are parsed by serde_json, exactly as `serde_json::from_slice`
+//!   would (including UTF-8 and number syntax), and keys must be UTF-8.
+//! - A **skipped** value is checked for that structure only: `{"a":1x2,"b":2}` decodes when the
+//!   type does not read `a`, and invalid UTF-8 inside a skipped string goes unnoticed (it never
+//!   reaches the record).
+//!
+//! Lines that contain a backslash (an escape may hide a quote), or whose top level is not an
+//! object, are decoded by serde_json whole. So every line that serde_json accepts decodes to
+//! the same record (the property tests check this), and only lines with a malformed skipped
+//! value are accepted where serde_json would reject them.
+
+use std::fmt::Display;
+use std::ops::Range;
+
+use serde::de::value::BorrowedStrDeserializer;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::de::SliceRead;
+
+/// Why a line did not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FlatJsonError(String);
+
+impl de::Error for FlatJsonError {
+    fn custom<M: Display>(message: M) -> Self {
+        FlatJsonError(message.to_string())
+    }
+}
+
+impl From<serde_json::Error> for FlatJsonError {
+    fn from(error: serde_json::Error) -> Self {
+        FlatJsonError(error.to_string())
+    }
+}
+
+/// Decodes one JSON line (without its newline) into `T`; see the module docs for what is
+/// checked.
+///
+/// ```
+/// #[derive(serde::Deserialize, Debug, PartialEq)]
+/// struct View<'a> { item: &'a str, views: u32 }
+/// let line = br#"{"ts":1767225600001,"item":"i781","title":"Argan Oil Hair Mask","views":3}"#;
+/// let view: View = weir_engine::format::flat_json::from_line(line).unwrap();
+/// assert_eq!(view, View { item: "i781", views: 3 });
+/// ```
+pub fn from_line<'de, T: de::Deserialize<'de>>(line: &'de [u8]) -> Result<T, FlatJsonError> {
+    let start = skip_whitespace(line, 0);
+    if line.get(start) != Some(&b'{') || memchr::memchr(b'\\', line).is_some() {
+        return Ok(serde_json::from_slice(line)?);
+    }
+    let mut object = Object { input: line, pos: start };
+    let value = T::deserialize(&mut object)?;
+    if skip_whitespace(line, object.pos) != line.len() {
+        return Err(FlatJsonError(format!("trailing characters at column {}", object.pos + 1)));
+    }
+    Ok(value)
+}
+
+fn skip_whitespace(input: &[u8], mut pos: usize) -> usize {
+    while matches!(input.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        pos += 1;
+    }
+    pos
+}
+
+fn error_at(what: &str, pos: usize) -> FlatJsonError {
+    FlatJsonError(format!("{what} at column {}", pos + 1))
+}
+
+/// Parses `input` whole with serde_json.
+fn with_serde_json<'de, R>(
+    input: &'de [u8],
+    parse: impl FnOnce(&mut serde_json::Deserializer<SliceRead<'de>>) -> Result<R, serde_json::Error>,
+) -> Result<R, FlatJsonError> {
+    let mut json = serde_json::Deserializer::from_slice(input);
+    let value = parse(&mut json)?;
+    json.end()?;
+    Ok(value)
+}
+
+/// The end (exclusive) of the JSON value that starts at `start`: its structure, not its
+/// content (see the module docs). The input has no backslashes.
+fn value_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
+    match input.get(start) {
+        Some(b'"') => string_end(input, start),
+        Some(b'{' | b'[') => nested_end(input, start),
+        Some(b',' | b'}' | b']' | b':') | None => Err(error_at("expected a value", start)),
+        Some(_) => {
+            let mut end = start;
+            while !matches!(input.get(end), None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')) {
+                end += 1;
+            }
+            Ok(end)
+        }
+    }
+}
+
+/// The end of the string whose opening quote is at `start` (just past its closing quote).
+fn string_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
+    match memchr::memchr(b'"', &input[start + 1..]) {
+        Some(length) => Ok(start + 1 + length + 1),
+        None => Err(error_at("unterminated string", start)),
+    }
+}
+
+/// The end of the object or array that opens at `start`: brackets must match, strings inside
+/// are stepped over whole.
+fn nested_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
+    let mut open = Vec::new();
+    let mut pos = start;
+    while pos < input.len() {
+        match input[pos] {
+            b'"' => {
+                pos = string_end(input, pos)?;
+                continue;
+            }
+            bracket @ (b'{' | b'[') => open.push(if bracket == b'{' { b'}' } else { b']' }),
+            close @ (b'}' | b']') => {
+                if open.pop() != Some(close) {
+                    return Err(error_at("mismatched bracket", pos));
+                }
+                if open.is_empty() {
+                    return Ok(pos + 1);
+                }
+            }
+            _ => {}
+        }
+        pos += 1;
+    }
+    Err(error_at("unclosed bracket", start))
+}
+
+/// The top-level object of a line.
+struct Object<'de> {
+    input: &'de [u8],
+    pos: usize,
+}
+
+impl<'de> Object<'de> {
+    fn fields(&mut self) -> Result<Fields<'_, 'de>, FlatJsonError> {
+        debug_assert_eq!(self.input.get(self.pos), Some(&b'{'));
+        self.pos += 1;
+        Ok(Fields { object: self, first: true })
+    }
+
+    /// Anything but an object or a struct: serde_json on the whole line.
+    fn whole_line<R>(&mut self, parse: impl FnOnce(&mut serde_json::Deserializer<SliceRead<'de>>) -> Result<R, serde_json::Error>) -> Result<R, FlatJsonError> {
+        self.pos = self.input.len();
+        with_serde_json(self.input, parse)
+    }
+}
+
+/// The members of the top-level object, in line order.
+struct Fields<'a, 'de> {
+    object: &'a mut Object<'de>,
+    first: bool,
+}
+
+impl<'de> MapAccess<'de> for Fields<'_, 'de> {
+    type Error = FlatJsonError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, FlatJsonError> {
+        let input = self.object.input;
+        let mut pos = skip_whitespace(input, self.object.pos);
+        match input.get(pos) {
+            Some(b'}') => {
+                self.object.pos = pos + 1;
+                return Ok(None);
+            }
+            Some(b',') if !self.first => pos = skip_whitespace(input, pos + 1),
+            Some(_) if self.first => {}
+            _ => return Err(error_at("expected `,` or `}`", pos)),
+        }
+        if input.get(pos) != Some(&b'"') {
+            return Err(error_at("expected a key", pos));
+        }
+        let key_end = string_end(input, pos)?;
+        let key = std::str::from_utf8(&input[pos + 1..key_end - 1]).map_err(|_| error_at("a key that is not UTF-8", pos))?;
+        let colon = skip_whitespace(input, key_end);
+        if input.get(colon) != Some(&b':') {
+            return Err(error_at("expected `:`", colon));
+        }
+        self.object.pos = skip_whitespace(input, colon + 1);
+        self.first = false;
+        seed.deserialize(BorrowedStrDeserializer::new(key)).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, FlatJsonError> {
+        let start = self.object.pos;
+        let end = value_end(self.object.input, start)?;
+        self.object.pos = end;
+        seed.deserialize(RawValue { input: self.object.input, range: start..end })
+    }
+}
+
+/// One member's value, not yet parsed: serde_json parses it when the type reads it, and a
+/// skipped one ([`Deserializer::deserialize_ignored_any`]) is never parsed.
+struct RawValue<'de> {
+    input: &'de [u8],
+    range: Range<usize>,
+}
+
+impl<'de> RawValue<'de> {
+    fn parse<R>(self, parse: impl FnOnce(&mut serde_json::Deserializer<SliceRead<'de>>) -> Result<R, serde_json::Error>) -> Result<R, FlatJsonError> {
+        let input: &'de [u8] = self.input;
+        with_serde_json(&input[self.range], parse)
+    }
+}
+
+/// Deserializer methods that take only a visitor, sent to serde_json.
+macro_rules! forward_to_serde_json {
+    ($via:ident: $($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+            self.$via(|json| json.$method(visitor))
+        }
+    )*};
+}
+
+/// The methods with more arguments than a visitor, sent to serde_json.
+macro_rules! forward_with_arguments {
+    ($via:ident) => {
+        fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, FlatJsonError> {
+            self.$via(|json| json.deserialize_unit_struct(name, visitor))
+        }
+        fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, FlatJsonError> {
+            self.$via(|json| json.deserialize_newtype_struct(name, visitor))
+        }
+        fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, FlatJsonError> {
+            self.$via(|json| json.deserialize_tuple(len, visitor))
+        }
+        fn deserialize_tuple_struct<V: Visitor<'de>>(self, name: &'static str, len: usize, visitor: V) -> Result<V::Value, FlatJsonError> {
+            self.$via(|json| json.deserialize_tuple_struct(name, len, visitor))
+        }
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, FlatJsonError> {
+            self.$via(|json| json.deserialize_enum(name, variants, visitor))
+        }
+    };
+}
+
+impl<'de> Deserializer<'de> for RawValue<'de> {
+    type Error = FlatJsonError;
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(self, name: &'static str, fields: &'static [&'static str], visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.parse(|json| json.deserialize_struct(name, fields, visitor))
+    }
+
+    forward_to_serde_json!(parse: deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
+        deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+        deserialize_f32 deserialize_f64 deserialize_char deserialize_str deserialize_string deserialize_bytes
+        deserialize_byte_buf deserialize_option deserialize_unit deserialize_seq deserialize_map deserialize_identifier);
+    forward_with_arguments!(parse);
+}
+
+impl<'de> Deserializer<'de> for &mut Object<'de> {
+    type Error = FlatJsonError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+        visitor.visit_map(self.fields()?)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+        visitor.visit_map(self.fields()?)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(self, _name: &'static str, _fields: &'static [&'static str], visitor: V) -> Result<V::Value, FlatJsonError> {
+        visitor.visit_map(self.fields()?)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.whole_line(|json| json.deserialize_ignored_any(visitor))
+    }
+
+    forward_to_serde_json!(whole_line: deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
+        deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+        deserialize_f32 deserialize_f64 deserialize_char deserialize_str deserialize_string deserialize_bytes
+        deserialize_byte_buf deserialize_option deserialize_unit deserialize_seq deserialize_identifier);
+    forward_with_arguments!(whole_line);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        Impression,
+        Click,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Event {
+        event: Kind,
+        item: String,
+        #[serde(default)]
+        price: Option<f64>,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+
+    fn both(line: &str) -> (Result<Event, String>, Result<Event, String>) {
+        let ours = from_line::<Event>(line.as_bytes()).map_err(|e| e.to_string());
+        let theirs = serde_json::from_str::<Event>(line).map_err(|e| e.to_string());
+        (ours, theirs)
+    }
+
+    #[test]
+    fn reads_the_wanted_fields_and_skips_the_rest() {
+        let line = r#" { "ts" : 17, "event":"click", "user":"u1", "item" : "i9", "nested": {"a":[1,{"b":"}"}]}, "price":2.5 } "#;
+        let (ours, theirs) = both(line);
+        assert_eq!(ours.unwrap(), theirs.unwrap());
+    }
+
+    #[test]
+    fn structural_errors_are_errors() {
+        for line in [
+            r#"{"event":"click","item":"i9""#,
+            r#"{"event":"click","item":"i9",}"#,
+            r#"{"event":"click" "item":"i9"}"#,
+            r#"{"event":"click","item":"i9"} x"#,
+            r#"{"event":"click","item":"i9","x":}"#,
+            r#"{"event":"click","item":"i9","x":[1,2}"#,
+            r#"{"event":"click","item":"i9","x":"open}"#,
+            r#"{"event":"click","item" "i9"}"#,
+            r#"{"event":"click",item:"i9"}"#,
+        ] {
+            assert!(from_line::<Event>(line.as_bytes()).is_err(), "accepted {line}");
+        }
+    }
+
+    #[test]
+    fn wanted_values_are_parsed_strictly() {
+        let (ours, _) = both(r#"{"event":"teleport","item":"i9"}"#);
+        assert!(ours.unwrap_err().contains("unknown variant `teleport`"));
+        let (ours, _) = both(r#"{"event":"click"}"#);
+        assert!(ours.unwrap_err().contains("missing field `item`"));
+        let (ours, _) = both(r#"{"event":"click","item":"i9","price":1x}"#);
+        assert!(ours.is_err());
+        let (ours, _) = both(r#"{"event":"click","item":"i9","item":"i8"}"#);
+        assert!(ours.unwrap_err().contains("duplicate field `item`"));
+    }
+
+    #[test]
+    fn lines_with_escapes_or_other_top_levels_go_to_serde_json() {
+        let (ours, theirs) = both(r#"{"event":"click","item":"i\"9","title":"say \"hi\""}"#);
+        assert_eq!(ours.unwrap(), theirs.unwrap());
+        let map: BTreeMap<String, u32> = from_line(br#"{"a":1,"b":2}"#).unwrap();
+        assert_eq!(map.len(), 2);
+        let list: Vec<u32> = from_line(b"[1,2,3]").unwrap();
+        assert_eq!(list, vec![1, 2, 3]);
+        assert!(from_line::<Event>(b"not json").is_err());
+    }
+
+    /// A JSON value for the skipped members: any shape.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            (-1e9f64..1e9).prop_map(serde_json::Value::from),
+            // Brackets and separators inside strings; quotes and backslashes (escaped) sometimes.
+            "[a-z {}\\[\\],:é😀]{0,12}".prop_map(serde_json::Value::from),
+            "[a-z\\\\\"]{0,4}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map("[a-z]{1,4}", inner, 0..4).prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// An object line with the wanted members (sometimes wrong or repeated) among extra ones,
+    /// in any order, with any whitespace.
+    fn object_line() -> impl Strategy<Value = String> {
+        use serde_json::json;
+        let event = prop_oneof![4 => Just(json!("click")), 4 => Just(json!("impression")), 1 => Just(json!(7))];
+        let item = prop_oneof![Just(json!("i1")), Just(json!("ü\"x")), Just(json!("😀"))];
+        let optional = prop::collection::vec(
+            prop_oneof![Just(("price", json!(1.5))), Just(("price", json!(null))), Just(("tags", json!(["a", "b"])))],
+            0..3,
+        );
+        let extra = prop::collection::vec(("[a-z]{1,6}", json_value()), 0..6);
+        let order = prop::collection::vec(any::<u16>(), 12);
+        (event, item, optional, extra, order, "[ \t]{0,2}").prop_map(|(event, item, optional, extra, order, space)| {
+            let mut members = vec![format!("\"event\"{space}:{space}{event}"), format!("\"item\":{space}{item}")];
+            members.extend(optional.into_iter().map(|(k, v)| format!("\"{k}\"{space}:{v}")));
+            members.extend(extra.into_iter().filter(|(k, _)| !["event", "item", "price", "tags"].contains(&k.as_str())).map(|(k, v)| format!("\"{k}\":{v}")));
+            let mut keyed: Vec<(u16, String)> = order.into_iter().zip(members).collect();
+            keyed.sort();
+            let members: Vec<String> = keyed.into_iter().map(|(_, m)| m).collect();
+            format!("{space}{{{space}{}{space}}}{space}", members.join(&format!("{space},{space}")))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_line_serde_json_accepts_decodes_the_same(line in object_line()) {
+            let (ours, theirs) = both(&line);
+            if let Ok(expected) = theirs {
+                prop_assert_eq!(ours.expect("serde_json accepts it"), expected);
+            }
+        }
+
+        #[test]
+        fn a_line_cut_short_is_an_error(line in object_line(), cut in 0.0f64..1.0) {
+            let trimmed = line.trim_end();
+            let at = ((trimmed.len() as f64) * cut) as usize;
+            if let Some(prefix) = trimmed.get(..at) {
+                prop_assert!(from_line::<Event>(prefix.as_bytes()).is_err(), "accepted the prefix {:?}", prefix);
+            }
+        }
+    }
+}
