@@ -54,12 +54,21 @@ impl Timing {
 
 /// Reads and parses every line of `path` with typed serde_json on one thread.
 fn raw_parse(path: &std::path::Path) -> anyhow::Result<u64> {
+    raw_decode(path, |line| Ok(serde_json::from_slice(line)?))
+}
+
+/// The same loop with the decoder the replay uses ([`weir_engine::format::flat_json`]).
+fn raw_flat_json(path: &std::path::Path) -> anyhow::Result<u64> {
+    raw_decode(path, |line| Ok(weir_engine::format::flat_json::from_line(line)?))
+}
+
+fn raw_decode(path: &std::path::Path, decode: impl for<'a> Fn(&'a [u8]) -> anyhow::Result<RawEvent<'a>>) -> anyhow::Result<u64> {
     let file = std::fs::File::open(path)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::new();
     let mut count = 0u64;
     while reader.read_until(b'\n', &mut line)? > 0 {
-        let event: RawEvent = serde_json::from_slice(&line).context("the bench input must parse")?;
+        let event = decode(&line).context("the bench input must parse")?;
         std::hint::black_box(&event);
         count += 1;
         line.clear();
@@ -100,6 +109,12 @@ pub fn bench(options: BenchOptions) -> anyhow::Result<()> {
         )
     };
     row("raw serde_json parse, 1 thread", baseline);
+    let mut flat: Option<Timing> = None;
+    for _ in 0..options.repeat {
+        let (_, timing) = Timing::measure(|| raw_flat_json(&input))?;
+        flat = Some(flat.map_or(timing, |b| b.best(timing)));
+    }
+    row("raw flat_json parse (the replay's decoder)", flat.context("--repeat must be at least 1")?);
 
     for &workers in &options.workers {
         let run_options = RunOptions {
