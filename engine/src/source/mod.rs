@@ -35,7 +35,9 @@
 //! # Bad input
 //! A line that does not parse, lacks the time field, or has a time that cannot be read goes to
 //! the dead-letter output with the reason and its position (file, line or byte, row group); the
-//! run goes on.
+//! run goes on. JSON lines are decoded by [`crate::format::flat_json`], which parses only the
+//! fields the record type reads: a malformed value in a field the pipeline does not read is
+//! stepped over rather than dead-lettered (the line's structure is still checked).
 //!
 //! # Kafka
 //! [`kafka::KafkaSource`] reads a topic: bounded (to the end offsets seen at start) or live, or

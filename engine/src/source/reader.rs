@@ -19,7 +19,21 @@ use crate::time::{TimeFormat, TimeSpec};
 /// One decoded input item.
 pub enum Decoded<T> {
     Record(Timed<T>),
-    Bad { position: String, reason: String, raw: Vec<u8> },
+    /// Boxed: bad input is rare, and every record moves through vectors of these.
+    Bad(Box<BadInput>),
+}
+
+/// Input that did not decode, for the dead-letter output.
+pub struct BadInput {
+    pub position: String,
+    pub reason: String,
+    pub raw: Vec<u8>,
+}
+
+impl<T> Decoded<T> {
+    pub fn bad(position: String, reason: String, raw: Vec<u8>) -> Self {
+        Decoded::Bad(Box::new(BadInput { position, reason, raw }))
+    }
 }
 
 /// A reader of one segment. `read` appends at most `max` items and returns `true` once the
@@ -210,7 +224,7 @@ impl<T: DeserializeOwned> SegmentReader<T> for JsonLinesReader<T> {
                 Ok(record) => out.push(Decoded::Record(record)),
                 Err(reason) => {
                     let raw = line.to_vec();
-                    out.push(Decoded::Bad { position: self.position(line_start), reason, raw });
+                    out.push(Decoded::bad(self.position(line_start), reason, raw));
                 }
             }
         };
@@ -278,7 +292,7 @@ impl<T: DeserializeOwned> SegmentReader<T> for CsvReader<T> {
                 Err(e) => {
                     // A broken row (e.g. invalid UTF-8): dead-letter it and keep reading.
                     let position = e.position().map_or("unknown".into(), |p| format!("line {}", p.line()));
-                    out.push(Decoded::Bad { position, reason: format!("unreadable CSV row: {e}"), raw: Vec::new() });
+                    out.push(Decoded::bad(position, format!("unreadable CSV row: {e}"), Vec::new()));
                     continue;
                 }
             };
@@ -302,11 +316,7 @@ impl<T: DeserializeOwned> SegmentReader<T> for CsvReader<T> {
                 });
             out.push(match decoded {
                 Ok(record) => Decoded::Record(record),
-                Err(reason) => Decoded::Bad {
-                    position: format!("line {line}"),
-                    reason,
-                    raw: self.record.iter().collect::<Vec<_>>().join(",").into_bytes(),
-                },
+                Err(reason) => Decoded::bad(format!("line {line}"), reason, self.record.iter().collect::<Vec<_>>().join(",").into_bytes()),
             });
         }
         Ok(false)
@@ -406,11 +416,7 @@ impl<T: DeserializeOwned> SegmentReader<T> for ParquetReader<T> {
             let (batch, row) = (batch.clone(), *row);
             out.push(match self.decode(&batch, row) {
                 Ok(record) => Decoded::Record(record),
-                Err(reason) => Decoded::Bad {
-                    position: format!("row {} of row group {}", self.rows_done, self.row_group),
-                    reason,
-                    raw: Vec::new(),
-                },
+                Err(reason) => Decoded::bad(format!("row {} of row group {}", self.rows_done, self.row_group), reason, Vec::new()),
             });
             self.current.as_mut().unwrap().1 += 1;
             self.rows_done += 1;
@@ -463,7 +469,7 @@ impl<T> SortedReader<T> {
         // Dead letters first (they have no time), then records by time.
         items.sort_by_key(|item| match item {
             Decoded::Record(r) => Some(r.time),
-            Decoded::Bad { .. } => None,
+            Decoded::Bad(_) => None,
         });
         Ok(SortedReader { name: inner.name().to_owned(), items: items.into_iter() })
     }
@@ -503,7 +509,7 @@ mod tests {
         out.into_iter()
             .map(|item| match item {
                 Decoded::Record(r) => Ok((r.time, r.data.pad.len())),
-                Decoded::Bad { position, .. } => Err(position),
+                Decoded::Bad(bad) => Err(bad.position),
             })
             .collect()
     }

@@ -17,7 +17,7 @@ use super::reader::{Decoded, SegmentReader};
 use crate::deadletter::DeadLetters;
 use crate::metrics::Metrics;
 use crate::record::{EventStream, Timed};
-use crate::time::{Tick, TickSpec, Watermark};
+use crate::time::{Tick, TickMemo, TickSpec, Watermark};
 
 /// What a source needs from the run around it.
 #[derive(Clone)]
@@ -105,6 +105,7 @@ where
         let mut items = Vec::with_capacity(batch);
         let mut on_time: Vec<(Tick, Timed<T>)> = Vec::with_capacity(batch);
         let mut late = Vec::new();
+        let mut ticks = TickMemo::new(ctx.tick);
 
         move |_frontiers| {
             let Some((cap, late_cap)) = caps.as_mut() else { return };
@@ -156,14 +157,12 @@ where
                         Decoded::Record(record) => {
                             records_in += 1;
                             if segment.watermark.observe(record.time) {
-                                on_time.push((ctx.tick.tick_of(record.time), record));
+                                on_time.push((ticks.tick_of(record.time), record));
                             } else {
                                 late.push(record);
                             }
                         }
-                        Decoded::Bad { position, reason, raw } => {
-                            ctx.dead_letters.reject(&ctx.metrics, segment.reader.name(), position, reason, &raw)
-                        }
+                        Decoded::Bad(bad) => ctx.dead_letters.reject(&ctx.metrics, segment.reader.name(), bad.position, bad.reason, &bad.raw),
                     }
                 }
                 ctx.metrics.events_in.add(records_in);
@@ -230,7 +229,10 @@ pub(crate) fn send_grouped_by_tick<T: 'static>(
     if records.is_empty() {
         return;
     }
-    records.sort_by_key(|(tick, _)| *tick);
+    // A segment's records are mostly in order already; a stable sort would still allocate.
+    if !records.is_sorted_by_key(|(tick, _)| *tick) {
+        records.sort_by_key(|(tick, _)| *tick);
+    }
     let mut output = output.activate();
     let mut drain = records.drain(..).peekable();
     // A whole tick's records as one container: no per-record push, and no containers cut at

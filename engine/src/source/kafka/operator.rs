@@ -681,7 +681,7 @@ fn read_backfill<T: DeserializeOwned + Clone + 'static>(
                     late.push(record);
                 }
             }
-            Decoded::Bad { position, reason, raw } => ctx.dead_letters.reject(&ctx.metrics, segment.reader.name(), position, reason, &raw),
+            Decoded::Bad(bad) => ctx.dead_letters.reject(&ctx.metrics, segment.reader.name(), bad.position, bad.reason, &bad.raw),
         }
     }
 }
