@@ -92,6 +92,8 @@ fn skip_whitespace(input: &[u8], mut pos: usize) -> usize {
     pos
 }
 
+#[cold]
+#[inline(never)]
 fn error_at(what: &str, pos: usize) -> FlatJsonError {
     FlatJsonError(format!("{what} at column {}", pos + 1))
 }
@@ -109,6 +111,7 @@ fn with_serde_json<'de, R>(
 
 /// The end (exclusive) of the JSON value that starts at `start`: its structure, not its
 /// content (see the module docs). The input has no backslashes.
+#[inline(always)]
 fn value_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
     match input.get(start) {
         Some(b'"') => string_end(input, start),
@@ -137,6 +140,7 @@ static ENDS_A_SCALAR: [bool; 256] = {
 };
 
 /// The end of the string whose opening quote is at `start` (just past its closing quote).
+#[inline(always)]
 fn string_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
     match find_quote(input, start + 1) {
         Some(quote) => Ok(quote + 1),

@@ -71,8 +71,29 @@ pub fn leading_integer(line: &[u8], key: &str) -> Option<i64> {
     if count == 0 || count > 18 || !matches!(digits.get(count), Some(b',' | b'}')) {
         return None;
     }
-    let value = digits[..count].iter().fold(0i64, |acc, b| acc * 10 + i64::from(b - b'0'));
+    let value = parse_digits(&digits[..count]) as i64;
     Some(if negative { -value } else { value })
+}
+
+/// The value of up to 18 ASCII digits: eight at a time (a millisecond timestamp has 13), in a
+/// few multiplications instead of one per digit.
+fn parse_digits(digits: &[u8]) -> u64 {
+    let mut value = 0u64;
+    let mut chunks = digits.chunks_exact(8);
+    for chunk in &mut chunks {
+        value = value * 100_000_000 + eight_digits(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
+    }
+    chunks.remainder().iter().fold(value, |acc, b| acc * 10 + u64::from(b - b'0'))
+}
+
+/// Eight ASCII digits, the first (most significant) in the lowest byte, as a number: each
+/// step joins neighbouring groups, `10 × high + low` for digit pairs, then `100 × high + low`
+/// for pairs, then `10000 × high + low` (a multiplication by `(m << width) + 1` and a shift).
+fn eight_digits(chunk: u64) -> u64 {
+    let digits = chunk.wrapping_sub(0x3030_3030_3030_3030);
+    let pairs = (digits.wrapping_mul((10 << 8) + 1) >> 8) & 0x00FF_00FF_00FF_00FF;
+    let quads = (pairs.wrapping_mul((100 << 16) + 1) >> 16) & 0x0000_FFFF_0000_FFFF;
+    quads.wrapping_mul((10_000 << 32) + 1) >> 32
 }
 
 fn skip_ws(line: &[u8], mut pos: usize) -> usize {
@@ -136,6 +157,13 @@ fn value_end(line: &[u8], pos: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn digits_parse_eight_at_a_time() {
+        for text in ["0", "7", "12345678", "00000001", "99999999", "1767225600001", "123456789012345678", "900000000000000009"] {
+            assert_eq!(super::parse_digits(text.as_bytes()), text.parse::<u64>().unwrap(), "{text}");
+        }
+    }
+
     use super::*;
 
     #[test]
