@@ -181,9 +181,10 @@ fn text(bytes: &[u8], printable: bool) -> Option<&str> {
 }
 
 /// The end of the object or array that opens at `start`: brackets must match, strings inside
-/// are stepped over whole.
+/// are stepped over whole. The open brackets are a stack of bits (1: `{`), so a skipped nested
+/// value allocates nothing; like serde_json, nesting deeper than 128 is refused.
 fn nested_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
-    let mut open = Vec::new();
+    let (mut open, mut depth) = (0u128, 0u32);
     let mut pos = start;
     while pos < input.len() {
         match input[pos] {
@@ -191,12 +192,20 @@ fn nested_end(input: &[u8], start: usize) -> Result<usize, FlatJsonError> {
                 pos = string_end(input, pos)?;
                 continue;
             }
-            bracket @ (b'{' | b'[') => open.push(if bracket == b'{' { b'}' } else { b']' }),
+            bracket @ (b'{' | b'[') => {
+                if depth == u128::BITS {
+                    return Err(error_at("recursion limit exceeded", pos));
+                }
+                open = (open << 1) | u128::from(bracket == b'{');
+                depth += 1;
+            }
             close @ (b'}' | b']') => {
-                if open.pop() != Some(close) {
+                if depth == 0 || (open & 1 == 1) != (close == b'}') {
                     return Err(error_at("mismatched bracket", pos));
                 }
-                if open.is_empty() {
+                open >>= 1;
+                depth -= 1;
+                if depth == 0 {
                     return Ok(pos + 1);
                 }
             }
@@ -483,6 +492,16 @@ mod tests {
         ] {
             assert!(from_line::<Event>(line.as_bytes()).is_err(), "accepted {line}");
         }
+    }
+
+    #[test]
+    fn deeply_nested_skipped_values_are_matched_and_bounded() {
+        let deep = |levels: usize| format!(r#"{{"event":"click","item":"i9","x":{}1{}}}"#, "[".repeat(levels), "]".repeat(levels));
+        assert!(from_line::<Event>(deep(100).as_bytes()).is_ok());
+        assert!(serde_json::from_str::<Event>(&deep(100)).is_ok());
+        assert!(from_line::<Event>(deep(200).as_bytes()).unwrap_err().to_string().contains("recursion limit"));
+        assert!(from_line::<Event>(br#"{"event":"click","item":"i9","x":[{"a":[1]}]}"#).is_ok());
+        assert!(from_line::<Event>(br#"{"event":"click","item":"i9","x":[{"a":[1}]]}"#).is_err());
     }
 
     #[test]

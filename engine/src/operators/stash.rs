@@ -28,7 +28,12 @@ impl<D> TickStash<D> {
     {
         let entry = self.ticks.entry(*cap.time()).or_insert_with(|| (cap, Vec::new()));
         for container in containers {
-            entry.1.append(container);
+            if entry.1.is_empty() {
+                // The first container of a tick is taken whole rather than copied.
+                std::mem::swap(&mut entry.1, container);
+            } else {
+                entry.1.append(container);
+            }
         }
     }
 
