@@ -61,18 +61,46 @@ pub fn find_top_level<'a>(line: &'a [u8], key: &str) -> Option<RawValue<'a>> {
 /// and the caller falls back to [`find_top_level`]. It saves the general scan, the UTF-8 check
 /// and the number parse on the common layout.
 pub fn leading_integer(line: &[u8], key: &str) -> Option<i64> {
-    let rest = line.strip_prefix(b"{\"")?.strip_prefix(key.as_bytes())?.strip_prefix(b"\":")?;
+    let key = key.as_bytes();
+    // Byte by byte: a key is a few bytes, shorter than a call to `memcmp` is worth.
+    let named = line.get(2..2 + key.len()).is_some_and(|k| k.iter().zip(key).all(|(a, b)| a == b));
+    if !named || !line.starts_with(b"{\"") {
+        return None;
+    }
+    let rest = line[2 + key.len()..].strip_prefix(b"\":")?;
     let (negative, digits) = match rest.first()? {
         b'-' => (true, &rest[1..]),
         _ => (false, rest),
     };
-    let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    let count = digit_count(digits);
     // Up to 18 digits cannot overflow; a fraction, an exponent or a space takes the general path.
     if count == 0 || count > 18 || !matches!(digits.get(count), Some(b',' | b'}')) {
         return None;
     }
     let value = parse_digits(&digits[..count]) as i64;
     Some(if negative { -value } else { value })
+}
+
+/// How many ASCII digits `bytes` starts with, eight at a time while it can.
+#[inline]
+pub(crate) fn digit_count(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    while let Some(chunk) = bytes.get(count..count + 8) {
+        if !eight_are_digits(u64::from_le_bytes(chunk.try_into().expect("eight bytes"))) {
+            break;
+        }
+        count += 8;
+    }
+    count + bytes[count..].iter().take_while(|b| b.is_ascii_digit()).count()
+}
+
+/// Whether all eight bytes are `0`–`9`: each has the high nibble 3, and adding 6 does not carry
+/// its low nibble past 9.
+#[inline]
+fn eight_are_digits(chunk: u64) -> bool {
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    chunk & HIGH_NIBBLES == THREES && chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES == THREES
 }
 
 /// The value of up to 18 ASCII digits: eight at a time (a millisecond timestamp has 13), in a
@@ -157,6 +185,13 @@ fn value_end(line: &[u8], pos: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn digits_are_counted_eight_at_a_time() {
+        for (text, digits) in [("", 0), ("12345678", 8), ("1234567:", 7), ("1767225600001,", 13), ("0/9:", 1), ("123456789012345678901234x", 24)] {
+            assert_eq!(super::digit_count(text.as_bytes()), digits, "{text}");
+        }
+    }
+
     #[test]
     fn digits_parse_eight_at_a_time() {
         for text in ["0", "7", "12345678", "00000001", "99999999", "1767225600001", "123456789012345678", "900000000000000009"] {
