@@ -5,9 +5,8 @@ seed=int(sys.argv[1]); w=int(sys.argv[2])
 d=D(seed,w)
 n=len(d['ts']); ts=d['ts']; u=d['u']; i=d['i']; c=d['c']
 nu,ni,nc=int(d['nu']),int(d['ni']),int(d['nc'])
-p=d['truth']; L=np.log(p/(1-p))
-t0=1767225600000; period=6*3600*1000
-ph=2*np.pi*((ts-t0)%period)/period; cs=np.cos(ph); sn=np.sin(ph)
+L=true_logits(d)
+cs,sn=drift_phase(ts)
 ucnt=np.bincount(u,minlength=nu)
 heavy=ucnt[u]>=300
 print('heavy share',heavy.mean(), 'users', (ucnt>=300).sum())
@@ -31,4 +30,4 @@ for it in range(30):
     J=np.where(k>0,s/np.maximum(k,1),0)
     res=L[h]-J[i[h]]-up
     if it%5==4: print(it,'rms',np.sqrt((res**2).mean()))
-np.savez('/tmp/tr/py/decomp1_%d.npz'%seed,J=J,coef=coef,k=k)
+np.savez(work('py/decomp1_%d.npz'%seed),J=J,coef=coef,k=k)

@@ -1,12 +1,11 @@
 import numpy as np, sys
 from common import *
 seed=int(sys.argv[1]); w=int(sys.argv[2])
-d=D(seed,w); z=np.load('/tmp/tr/py/decomp1_%d.npz'%seed)
+d=D(seed,w); z=np.load(work('py/decomp1_%d.npz'%seed))
 n=len(d['ts']); ts=d['ts']; u=d['u']; i=d['i']; c=d['c']
 nu,ni,nc=int(d['nu']),int(d['ni']),int(d['nc'])
-p=d['truth']; L=np.log(p/(1-p))
-t0=1767225600000; period=6*3600*1000
-ph=2*np.pi*((ts-t0)%period)/period; cs=np.cos(ph); sn=np.sin(ph)
+L=true_logits(d)
+cs,sn=drift_phase(ts)
 ucnt=np.bincount(u,minlength=nu)
 hu=np.where(ucnt>=300)[0]
 coef=z['coef'].reshape(nu,nc,3); J=z['J'].copy(); Jknown=z['k']>0
@@ -68,4 +67,4 @@ print('ub sd',ub[known].std(),'A0 sd',A0.std(),'A1 sd',A1.std(),'seg counts',np.
 aff=A0[np.maximum(seg[u],0),c]*cs + A1[np.maximum(seg[u],0),c]*sn
 full=known[u]&Jknown[i]
 print('recon max err',np.abs((J[i]+ub[u]+aff-L)[full]).max(),'coverage',full.mean())
-np.savez('/tmp/tr/py/comp_%d.npz'%seed,J=J,Jknown=Jknown,ub=ub,seg=seg,A0=A0,A1=A1)
+np.savez(work('py/comp_%d.npz'%seed),J=J,Jknown=Jknown,ub=ub,seg=seg,A0=A0,A1=A1)

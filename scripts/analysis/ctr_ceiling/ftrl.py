@@ -47,4 +47,4 @@ for kind,k in ev:
 pred=np.array(pred); cut=ts[n//5]; m=ts>=cut
 pa=auc(pred[m],y[m]); ta=auc(d['truth'][m],y[m])
 print(f'{vars(a)} prog {pa:.4f} truth {ta:.4f} gap {ta-pa:.4f}')
-np.save(f'/tmp/tr/py/pred_{a.seed}_{a.w}.npy',pred)
+np.save(work(f'py/pred_{a.seed}_{a.w}.npy'),pred)

@@ -1,8 +1,9 @@
 import json, sys, numpy as np, math
+from common import work
 def load(seed, window_ms):
     imps=[]; clicks={}
     users={}; items={}; cats={}
-    for line in open(f'/tmp/tr/g{seed}.jsonl'):
+    for line in open(work(f'g{seed}.jsonl')):
         e=json.loads(line)
         k=e['event']
         if k=='impression':
@@ -12,7 +13,7 @@ def load(seed, window_ms):
         elif k=='click':
             u=users.setdefault(e['user'],len(users)); i=items.setdefault(e['item'],len(items))
             clicks.setdefault((u,i),[]).append(e['ts'])
-    truth=[json.loads(l)['p_click'] for l in open(f'/tmp/tr/g{seed}.truth.jsonl')]
+    truth=[json.loads(l)['p_click'] for l in open(work(f'g{seed}.truth.jsonl'))]
     a=np.array([x[:5] for x in imps],dtype=np.int64)
     price=np.array([x[5] for x in imps])
     # attribution: each click credited to earliest open impression of its key with t_imp<=t_click<t_imp+w
@@ -29,5 +30,5 @@ def load(seed, window_ms):
 if __name__=='__main__':
     seed=int(sys.argv[1]); w=int(sys.argv[2])
     d=load(seed,w)
-    np.savez(f'/tmp/tr/py/d{seed}_{w}.npz',**d)
+    np.savez(work(f'py/d{seed}_{w}.npz'),**d)
     print(len(d['ts']), d['label'].mean(), d['nu'], d['ni'])

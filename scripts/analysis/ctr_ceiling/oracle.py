@@ -3,14 +3,13 @@
 import numpy as np, sys, math
 from common import *
 seed=int(sys.argv[1]); w=int(sys.argv[2])
-d=D(seed,w); z=np.load('/tmp/tr/py/comp_%d.npz'%seed)
+d=D(seed,w); z=np.load(work('py/comp_%d.npz'%seed))
 n=len(d['ts']); ts=d['ts']; lt=d['ltime']; y=d['label']; u=d['u']; i=d['i']; c=d['c']
 mode=sys.argv[3] if len(sys.argv)>3 else 'delayed'
 if mode=='hold': lt=np.maximum(lt,ts+w)
 if mode=='instant': lt=ts+1
 J=np.where(z['Jknown'],z['J'],z['J'][z['Jknown']].mean()); A0=z['A0']; A1=z['A1']
-t0=1767225600000; period=6*3600*1000
-ph=2*np.pi*((ts-t0)%period)/period; cs=np.cos(ph); sn=np.sin(ph)
+cs,sn=drift_phase(ts)
 S=A0.shape[0]
 grid=np.linspace(-2.75,2.75,45); prior=-0.5*(grid/0.55)**2; prior-=np.log(np.exp(prior).sum()); 
 lp0=np.tile(prior,(S,1))-np.log(S)   # S x G
@@ -30,5 +29,5 @@ for kind,k in ev.tolist():
     else:
         post[u[k]]=lp+(np.log(p) if y[k] else np.log1p(-p))
 cut=ts[n//5]; m=ts>=cut
-np.save('/tmp/tr/py/oracle_%d_%d_%s.npy'%(seed,w,mode),pred)
+np.save(work('py/oracle_%d_%d_%s.npy'%(seed,w,mode)),pred)
 print(mode,'bayes oracle (user learned from labels)',auc(pred[m],y[m]),'truth',auc(d['truth'][m],y[m]))

@@ -3,7 +3,7 @@
 import numpy as np, sys
 from common import *
 seed=int(sys.argv[1]); w=int(sys.argv[2])
-d=D(seed,w); z=np.load('/tmp/tr/py/comp_%d.npz'%seed)
+d=D(seed,w); z=np.load(work('py/comp_%d.npz'%seed))
 n=len(d['ts']); ts=d['ts']; lt=d['ltime']; y=d['label']; u=d['u']; i=d['i']; c=d['c']; price=d['price']
 ni=int(d['ni']); nc=int(d['nc'])
 J=z['J']; Jk=z['Jknown']; A0=z['A0']; A1=z['A1']; ub=z['ub']; seg=z['seg']
@@ -14,8 +14,7 @@ coef,*_=np.linalg.lstsq(X,J[Jk],rcond=None)
 iq=J[Jk]-X@coef
 print('beta_price',coef[0],'iq sd',iq.std())
 known_part=np.concatenate([np.log(pr)[:,None], np.eye(nc)[cat]],1)@coef   # item term without quality
-t0=1767225600000; period=6*3600*1000
-ph=2*np.pi*((ts-t0)%period)/period; cs=np.cos(ph); sn=np.sin(ph)
+cs,sn=drift_phase(ts)
 uk=seg[u]>=0; s=np.maximum(seg[u],0)
 base=known_part[i]+np.where(uk, ub[u]+A0[s,c]*cs+A1[s,c]*sn, 0.0)
 grid=np.linspace(-2.5,2.5,61); prior=-0.5*(grid/0.5)**2; prior-=np.log(np.exp(prior).sum())
@@ -32,5 +31,5 @@ for kind,k in ev.tolist():
     else:
         post[i[k]]=lp+(np.log(p) if y[k] else np.log1p(-p))
 cut=ts[n//5]; m=ts>=cut
-np.save('/tmp/tr/py/oracleitem_%d_%d.npy'%(seed,w),pred)
+np.save(work('py/oracleitem_%d_%d.npy'%(seed,w)),pred)
 print('item-learning oracle',auc(pred[m],y[m]),'truth',auc(d['truth'][m],y[m]), 'on known users only', auc(pred[m&uk],y[m&uk]), auc(d['truth'][m&uk],y[m&uk]))
