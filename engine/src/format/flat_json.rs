@@ -330,7 +330,8 @@ macro_rules! forward_to_serde_json {
     )*};
 }
 
-/// The methods with more arguments than a visitor, sent to serde_json.
+/// The methods with more arguments than a visitor, sent to serde_json (enums differ: a value's
+/// string is a unit variant read directly).
 macro_rules! forward_with_arguments {
     ($via:ident) => {
         fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, FlatJsonError> {
@@ -344,14 +345,6 @@ macro_rules! forward_with_arguments {
         }
         fn deserialize_tuple_struct<V: Visitor<'de>>(self, name: &'static str, len: usize, visitor: V) -> Result<V::Value, FlatJsonError> {
             self.$via(|json| json.deserialize_tuple_struct(name, len, visitor))
-        }
-        fn deserialize_enum<V: Visitor<'de>>(
-            self,
-            name: &'static str,
-            variants: &'static [&'static str],
-            visitor: V,
-        ) -> Result<V::Value, FlatJsonError> {
-            self.$via(|json| json.deserialize_enum(name, variants, visitor))
         }
     };
 }
@@ -398,19 +391,7 @@ impl<'de> Deserializer<'de> for RawValue<'de> {
         deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
         deserialize_f32 deserialize_f64 deserialize_char deserialize_bytes
         deserialize_byte_buf deserialize_unit deserialize_seq deserialize_map);
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, FlatJsonError> {
-        self.parse(|json| json.deserialize_unit_struct(name, visitor))
-    }
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, FlatJsonError> {
-        self.parse(|json| json.deserialize_newtype_struct(name, visitor))
-    }
-    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, FlatJsonError> {
-        self.parse(|json| json.deserialize_tuple(len, visitor))
-    }
-    fn deserialize_tuple_struct<V: Visitor<'de>>(self, name: &'static str, len: usize, visitor: V) -> Result<V::Value, FlatJsonError> {
-        self.parse(|json| json.deserialize_tuple_struct(name, len, visitor))
-    }
+    forward_with_arguments!(parse);
 }
 
 impl<'de> Deserializer<'de> for &mut Object<'de> {
@@ -437,6 +418,10 @@ impl<'de> Deserializer<'de> for &mut Object<'de> {
         deserialize_f32 deserialize_f64 deserialize_char deserialize_str deserialize_string deserialize_bytes
         deserialize_byte_buf deserialize_option deserialize_unit deserialize_seq deserialize_identifier);
     forward_with_arguments!(whole_line);
+
+    fn deserialize_enum<V: Visitor<'de>>(self, name: &'static str, variants: &'static [&'static str], visitor: V) -> Result<V::Value, FlatJsonError> {
+        self.whole_line(|json| json.deserialize_enum(name, variants, visitor))
+    }
 }
 
 #[cfg(test)]
