@@ -424,3 +424,87 @@ fn the_ctr_score_pipeline_scores_every_event_the_same_with_any_worker_count() {
     assert!(errors[0].error.as_ref().unwrap().contains("price"));
     assert!(rows.iter().filter(|r| r.error.is_none()).all(|r| r.model_version == Some(1) && r.p_click.is_some_and(|p| p > 0.0 && p < 1.0)));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever the batch size, the container sizes, the ticks and which records are bad
+    /// (turned away before a batch cut, after it, or by ONNX Runtime inside a batch): every
+    /// record comes out exactly once, scored like the Python reference or rejected with its
+    /// reason.
+    #[test]
+    fn every_record_comes_out_once_whatever_the_batches(
+        max_batch in 1usize..7,
+        bad in proptest::collection::vec(0u8..10, 24),
+        containers in proptest::collection::vec(1usize..6, 24),
+        tick_steps in proptest::collection::vec(0u64..2, 24),
+    ) {
+        use std::sync::Mutex;
+        use weir_engine::timely::dataflow::operators::{Input, Inspect, Probe};
+
+        let fixture = fixture();
+        let mut rows = fixture_rows(&fixture);
+        rows.truncate(24.min(rows.len()));
+        for (row, kind) in rows.iter_mut().zip(&bad) {
+            match kind {
+                0 => row.dense[1] = f32::NAN,
+                1 => row.sparse[0] = 1_000_000, // ONNX Runtime rejects the batch, then this row
+                _ => {}
+            }
+        }
+        let model = OnnxModel::from_file(model_path("ctr_mlp")).unwrap();
+        let prepared = PreparedModel::prepare(&model, &RowMapping { with_text: false }, &config(max_batch)).unwrap();
+        let seen: Arc<Mutex<Vec<Scored<RowScore, Row>>>> = Arc::default();
+        let sink = seen.clone();
+        let feed = rows.clone();
+        weir_engine::timely::execute_directly(move |worker| {
+            let (mut input, probe) = worker.dataflow::<Tick, _, _>(|scope| {
+                let (input, stream) = scope.new_input::<Vec<Timed<Row>>>();
+                let (probe, _) = stream.score(&prepared, RowMapping { with_text: false }).inspect(move |r| sink.lock().unwrap().push(r.clone())).probe();
+                (input, probe)
+            });
+            let (mut sent, mut tick) = (0, 1_000u64);
+            for (size, step) in containers.iter().zip(&tick_steps) {
+                let size = (*size).min(feed.len() - sent);
+                if size == 0 {
+                    break;
+                }
+                tick += step * 1_000;
+                input.advance_to(tick);
+                let mut container: Vec<Timed<Row>> = feed[sent..sent + size].iter().map(|r| Timed::new(tick as i64, r.clone())).collect();
+                input.send_batch(&mut container);
+                sent += size;
+                worker.step();
+            }
+            let end = tick + 1_000;
+            input.advance_to(end);
+            while probe.less_than(&end) {
+                worker.step();
+            }
+        });
+        let out = seen.lock().unwrap().clone();
+        let mut ids: Vec<u64> = out.iter().map(|r| match r {
+            Ok(score) => score.id,
+            Err(Rejection::Record { record, .. }) => record.id,
+            Err(other) => panic!("{other:?}"),
+        }).collect();
+        ids.sort();
+        let expected_ids: Vec<u64> = rows.iter().map(|r| r.id).collect();
+        proptest::prop_assert_eq!(ids, expected_ids, "every record once");
+        for result in out {
+            match result {
+                Ok(score) => {
+                    let i = rows.iter().position(|r| r.id == score.id).unwrap();
+                    proptest::prop_assert!(bad[i] > 1, "row {} should have been rejected", i);
+                    proptest::prop_assert!((score.p_click - fixture.expected["ctr_mlp"][i]).abs() <= 1e-5);
+                }
+                Err(Rejection::Record { record, reason, .. }) => {
+                    let i = rows.iter().position(|r| r.id == record.id).unwrap();
+                    let expected = if bad[i] == 0 { "must be finite" } else { "ONNX Runtime rejected the record" };
+                    proptest::prop_assert!(bad[i] <= 1 && reason.contains(expected), "row {}: {}", i, reason);
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+    }
+}

@@ -16,6 +16,7 @@
 //! | [`hashing`] | feature hashing shared by scoring and training |
 //! | [`model_version`] | the record through which a trainer publishes versions to the scorers |
 
+mod arrival;
 pub mod arrow_tensor;
 pub mod attribution;
 mod batching;

@@ -68,6 +68,7 @@ use timely::progress::frontier::MutableAntichain;
 use weir_engine::record::{EventStream, OutputStream, Timed};
 use weir_engine::time::{Tick, TickSpec};
 
+use crate::arrival::ArrivalScorer;
 use crate::batching::{Pending, send};
 use crate::model_version::ModelVersion;
 use crate::runtime::{ActiveDevice, OnnxRuntime, RuntimeError, SessionOptions};
@@ -121,8 +122,8 @@ pub trait ScoreMapping<D>: Clone + 'static {
 
 /// One record's row of every input tensor, zeroed before [`ScoreMapping::fill`].
 pub struct RowWriter<'a> {
-    buffers: &'a mut InputBuffers,
-    row: usize,
+    pub(crate) buffers: &'a mut InputBuffers,
+    pub(crate) row: usize,
 }
 
 impl RowWriter<'_> {
@@ -149,9 +150,9 @@ impl RowWriter<'_> {
 pub struct ScoreRow<'a> {
     /// The version of the model that produced the scores.
     pub model_version: u64,
-    outputs: &'a [Vec<f32>],
-    widths: &'a [usize],
-    row: usize,
+    pub(crate) outputs: &'a [Vec<f32>],
+    pub(crate) widths: &'a [usize],
+    pub(crate) row: usize,
 }
 
 impl ScoreRow<'_> {
@@ -325,7 +326,7 @@ struct Slot {
 /// The buffers are allocated once for `max_batch` rows and reused for every batch (they only
 /// grow, should a batch be larger): filling a row writes in place, and a rejected record's row
 /// is simply overwritten by the next record's.
-struct InputBuffers {
+pub(crate) struct InputBuffers {
     slots: Vec<Slot>,
     f32: Vec<Vec<f32>>,
     i64: Vec<Vec<i64>>,
@@ -334,7 +335,7 @@ struct InputBuffers {
 }
 
 impl InputBuffers {
-    fn new(specs: &[TensorSpec], capacity: usize) -> Self {
+    pub(crate) fn new(specs: &[TensorSpec], capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let mut slots = Vec::new();
         let (mut f32, mut i64) = (Vec::new(), Vec::new());
@@ -356,7 +357,7 @@ impl InputBuffers {
 
     /// Zeroes row `row` of every input (growing the buffers if it does not fit), for `fill`.
     #[inline]
-    fn start_row(&mut self, row: usize) {
+    pub(crate) fn start_row(&mut self, row: usize) {
         if row >= self.capacity {
             self.capacity = (row + 1).max(self.capacity * 2);
             for slot in &self.slots {
@@ -375,9 +376,23 @@ impl InputBuffers {
         }
     }
 
+    /// Moves rows `from..from + count` of every input to rows `0..count`.
+    pub(crate) fn move_rows_to_front(&mut self, from: usize, count: usize) {
+        if from == 0 || count == 0 {
+            return;
+        }
+        for slot in &self.slots {
+            let range = from * slot.width..(from + count) * slot.width;
+            match slot.kind {
+                ElementKind::F32 => self.f32[slot.buffer].copy_within(range, 0),
+                ElementKind::I64 => self.i64[slot.buffer].copy_within(range, 0),
+            }
+        }
+    }
+
     /// The first `float32` input of row `row` with a NaN or infinity, if any.
     #[inline]
-    fn non_finite_in_row(&self, row: usize, specs: &[TensorSpec]) -> Option<String> {
+    pub(crate) fn non_finite_in_row(&self, row: usize, specs: &[TensorSpec]) -> Option<String> {
         for (slot, spec) in self.slots.iter().zip(specs) {
             if slot.kind == ElementKind::F32 {
                 let values = &self.f32[slot.buffer][row * slot.width..(row + 1) * slot.width];
@@ -399,7 +414,7 @@ fn non_finite_reason(values: &[f32], input: &str) -> String {
 
 /// Runs rows `start..start + rows` of `buffers` through `session`, copying the outputs into
 /// `outputs` (one buffer per output spec).
-fn run_rows(
+pub(crate) fn run_rows(
     session: &mut Session,
     inputs: &[TensorSpec],
     buffers: &InputBuffers,
@@ -545,26 +560,24 @@ impl<'scope, D: timely::ExchangeData + Clone> ScoreExt<'scope, D> for EventStrea
         let session = OnnxRuntime::get().and_then(|runtime| runtime.session(&model.model.bytes, &config.session)).map(|(session, _)| session).map_err(|e| e.to_string());
         self.unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "Score", move |_capability, _info| {
             let mut session = session;
-            let mut scorer = BatchScorer::new(mapping, config.max_batch);
-            let mut pending = Pending::new();
-            let mut results = Vec::new();
+            let mut scorer = ArrivalScorer::new(mapping, config.max_batch, config.model_version);
             move |(input, frontier), output| {
+                let (mut session, no_session) = match &mut session {
+                    Ok(session) => (Some(session), None),
+                    Err(reason) => (None, Some(reason.as_str())),
+                };
                 input.for_each_stamp(|capability, containers| {
                     let Some(capability) = capability.retain_least(0) else { return };
-                    pending.absorb(capability, containers);
-                });
-                let mut ready = pending.ready(config.max_batch, frontier, |_| true);
-                while ready > 0 {
-                    let batch = pending.drain_batch(config.max_batch, &mut ready);
-                    match &mut session {
-                        Ok(session) => scorer.score(session, config.model_version, batch, &mut results),
-                        Err(reason) => results.extend(batch.map(|(tick, record)| {
-                            (tick, Err(Rejection::Record { time: record.time, reason: format!("no ONNX Runtime session: {reason}"), record: record.data }))
-                        })),
+                    for container in containers {
+                        scorer.absorb(capability.clone(), container, no_session);
+                        if scorer.has_full_batch() {
+                            scorer.flush(session.as_deref_mut(), false, output);
+                        }
                     }
-                    send(output, &pending.capabilities, &mut results);
+                });
+                if scorer.holds_complete_tick(frontier) {
+                    scorer.flush(session, true, output);
                 }
-                pending.release();
             }
         })
     }
