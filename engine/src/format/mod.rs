@@ -1,8 +1,10 @@
 //! Input and output formats: JSON lines (with a decoder that parses only the fields a record
-//! reads: [`flat_json`]), CSV, Parquet, and the Arrow ↔ serde bridge.
+//! reads: [`flat_json`], and an encoder byte-identical to serde_json's, faster for flat
+//! records: [`json_line`]), CSV, Parquet, and the Arrow ↔ serde bridge.
 
 pub mod arrow_serde;
 pub mod flat_json;
+pub mod json_line;
 pub mod json_time;
 
 use serde::{Deserialize, Serialize};
