@@ -11,7 +11,7 @@
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use weir_engine::prelude::*;
-use weir_operators::hashing::bucket;
+use weir_operators::hashing::{FieldHasher, bucket};
 use weir_operators::score::{PreparedModel, Rejection, RowWriter, ScoreExt, ScoreMapping, ScoreRow, TensorSpec};
 
 use crate::clickstream::EventKind;
@@ -50,11 +50,19 @@ pub struct CtrScore {
 pub struct CtrFeatures {
     /// The hashed bucket of every price bucket, computed once.
     price_buckets: Vec<i64>,
+    user: FieldHasher,
+    item: FieldHasher,
+    category: FieldHasher,
 }
 
 impl Default for CtrFeatures {
     fn default() -> Self {
-        CtrFeatures { price_buckets: (0..PRICE_BUCKETS).map(|b| bucket("price", &b.to_string(), BUCKETS) as i64).collect() }
+        CtrFeatures {
+            price_buckets: (0..PRICE_BUCKETS).map(|b| bucket("price", &b.to_string(), BUCKETS) as i64).collect(),
+            user: FieldHasher::new("user"),
+            item: FieldHasher::new("item"),
+            category: FieldHasher::new("category"),
+        }
     }
 }
 
@@ -67,9 +75,9 @@ impl CtrFeatures {
         let log_price = (1.0 + input.price).ln();
         let price_bucket = ((4.0 * log_price) as usize).min(PRICE_BUCKETS - 1);
         let sparse = [
-            bucket("user", &input.user, BUCKETS) as i64,
-            bucket("item", &input.item, BUCKETS) as i64,
-            bucket("category", &input.category, BUCKETS) as i64,
+            self.user.bucket(&input.user, BUCKETS) as i64,
+            self.item.bucket(&input.item, BUCKETS) as i64,
+            self.category.bucket(&input.category, BUCKETS) as i64,
             self.price_buckets[price_bucket],
         ];
         let hour = (time.rem_euclid(86_400_000) as f64 / 3_600_000.0) * std::f64::consts::TAU / 24.0;
@@ -122,8 +130,5 @@ pub fn rejection_row(rejection: Rejection<CtrInput>) -> CtrScore {
 
 /// The pipeline: score every event with `model` (prepared with [`CtrFeatures`]).
 pub fn ctr_score(model: PreparedModel) -> impl for<'s> Fn(EventStream<'s, CtrInput>, &Context) -> OutputStream<'s, CtrScore> + Send + Sync + 'static {
-    move |events, _ctx| {
-        use timely::dataflow::operators::vec::Map;
-        events.score(&model, CtrFeatures::default()).map(|scored| scored.unwrap_or_else(rejection_row))
-    }
+    move |events, _ctx| events.score(&model, CtrFeatures::default()).map_records(|scored| scored.unwrap_or_else(rejection_row))
 }

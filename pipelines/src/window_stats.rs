@@ -47,14 +47,13 @@ pub fn window_stats<'s>(events: EventStream<'s, ItemEvent>, ctx: &Context) -> Ou
 
 /// The pipeline with any window shape.
 pub fn window_stats_with<'s>(events: EventStream<'s, ItemEvent>, ctx: &Context, spec: WindowSpec) -> OutputStream<'s, ItemWindowStats> {
-    use timely::dataflow::operators::vec::Map;
     events
         .window_fold(spec, ctx.tick, |e: &ItemEvent| e.item.clone(), |acc: &mut ViewsClicks, e| match e.data.event {
             EventKind::Impression => acc.views += 1,
             EventKind::Click => acc.clicks += 1,
             EventKind::Purchase => {}
         })
-        .map(|result| ItemWindowStats {
+        .map_records(|result| ItemWindowStats {
             window_start: result.window.start,
             window_end: result.window.end,
             ctr: (result.value.views > 0).then(|| result.value.clicks as f64 / result.value.views as f64),

@@ -7,9 +7,11 @@
 //! | [`ToCollectionExt::to_collection`], [`ChangesExt::changes`] | streams ↔ collections | meeting data that can change |
 //! | [`JoinTableExt::join_table`] | a stream and a table collection | enrichment with retraction on table updates |
 //! | [`WindowCountExt::window_count`] | collections | windowed counts that follow retractions |
+//! | [`MapRecordsExt::map_records`] | any stream | a record-by-record map that keeps the containers whole |
 
 pub mod collection;
 pub mod join;
+pub mod map_records;
 pub mod running;
 pub mod stash;
 pub mod window;
@@ -17,6 +19,7 @@ pub mod window_differential;
 
 pub use collection::{Change, ChangesExt, ToCollectionExt};
 pub use join::JoinTableExt;
+pub use map_records::MapRecordsExt;
 pub use running::{Running, RunningExt};
 pub use stash::TickStash;
 pub use window::{Window, WindowExt, WindowResult, WindowSpec};
