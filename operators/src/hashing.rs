@@ -25,10 +25,42 @@ fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
 /// assert_ne!(bucket("item", "i42", 1 << 20), bucket("user", "i42", 1 << 20));
 /// ```
 pub fn bucket(field: &str, value: &str, buckets: u32) -> u32 {
-    assert!(buckets > 0, "a hashed feature needs at least one bucket");
-    let hash = fnv1a(fnv1a(fnv1a(FNV_OFFSET, field.as_bytes()), &[0xff]), value.as_bytes());
-    // Fold the high bits in: FNV's low bits alone correlate for short, similar strings.
-    ((hash ^ (hash >> 32)) % buckets as u64) as u32
+    FieldHasher::new(field).bucket(value, buckets)
+}
+
+/// [`bucket`] for one field, with the field's part of the hash computed once: a hashed
+/// feature's field name is as long as its value, so this halves the work per value.
+///
+/// ```
+/// use weir_operators::hashing::{FieldHasher, bucket};
+/// let items = FieldHasher::new("item");
+/// assert_eq!(items.bucket("i42", 4096), bucket("item", "i42", 4096));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct FieldHasher {
+    /// FNV-1a over the field name and the separator.
+    prefix: u64,
+}
+
+impl FieldHasher {
+    pub fn new(field: &str) -> Self {
+        FieldHasher { prefix: fnv1a(fnv1a(FNV_OFFSET, field.as_bytes()), &[0xff]) }
+    }
+
+    /// The bucket of `value` among `buckets`.
+    #[inline]
+    pub fn bucket(&self, value: &str, buckets: u32) -> u32 {
+        assert!(buckets > 0, "a hashed feature needs at least one bucket");
+        let hash = fnv1a(self.prefix, value.as_bytes());
+        // Fold the high bits in: FNV's low bits alone correlate for short, similar strings.
+        let folded = hash ^ (hash >> 32);
+        if buckets.is_power_of_two() {
+            // The same as the remainder, without a division.
+            (folded & (buckets as u64 - 1)) as u32
+        } else {
+            (folded % buckets as u64) as u32
+        }
+    }
 }
 
 /// The bucket of a cross of two features (e.g. user segment × category).
@@ -54,6 +86,21 @@ mod tests {
         let expected = 100_000.0 / buckets as f64;
         let max = *counts.iter().max().unwrap() as f64;
         assert!(max < expected * 1.5, "max bucket load {max} vs mean {expected}");
+    }
+
+    #[test]
+    fn the_field_hasher_is_the_plain_bucket() {
+        // The reference: FNV-1a over field, separator and value in one pass, then the remainder.
+        let reference = |field: &str, value: &str, buckets: u32| {
+            let bytes: Vec<u8> = field.bytes().chain([0xff]).chain(value.bytes()).collect();
+            let hash = fnv1a(FNV_OFFSET, &bytes);
+            ((hash ^ (hash >> 32)) % buckets as u64) as u32
+        };
+        for buckets in [1, 7, 1000, 4096, 1 << 20, u32::MAX] {
+            for value in ["", "i42", "u123456", "électronique"] {
+                assert_eq!(FieldHasher::new("user").bucket(value, buckets), reference("user", value, buckets));
+            }
+        }
     }
 
     #[test]
