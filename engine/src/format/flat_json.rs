@@ -313,6 +313,48 @@ fn text(bytes: &[u8], printable: bool) -> Option<&str> {
     std::str::from_utf8(bytes).ok().filter(|s| !s.bytes().any(|b| b < 0x20))
 }
 
+/// The value of a JSON number with a fraction or an exponent, such as a price, parsed directly:
+/// serde_json (with its `float_roundtrip` feature, which the workspace enables) and the
+/// standard library both round correctly, so the value is the same. `None` for anything else —
+/// integers (serde_json hands those to the visitor as integers), malformed numbers, and values
+/// that overflow or underflow, for which serde_json has its own errors and rules — which then
+/// go to serde_json.
+fn float_token(token: &[u8]) -> Option<f64> {
+    let digits = |from: usize| from + token[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut pos = usize::from(token.first() == Some(&b'-'));
+    let integer_end = digits(pos);
+    // One digit, or several without a leading zero.
+    if integer_end == pos || (token[pos] == b'0' && integer_end > pos + 1) {
+        return None;
+    }
+    pos = integer_end;
+    let mut is_float = false;
+    if token.get(pos) == Some(&b'.') {
+        let end = digits(pos + 1);
+        if end == pos + 1 {
+            return None;
+        }
+        (pos, is_float) = (end, true);
+    }
+    if matches!(token.get(pos), Some(b'e' | b'E')) {
+        pos += 1;
+        if matches!(token.get(pos), Some(b'+' | b'-')) {
+            pos += 1;
+        }
+        let end = digits(pos);
+        if end == pos {
+            return None;
+        }
+        (pos, is_float) = (end, true);
+    }
+    if !is_float || pos != token.len() {
+        return None;
+    }
+    // SAFETY: the token is all ASCII (digits, sign, point, exponent), which is UTF-8.
+    let value: f64 = unsafe { std::str::from_utf8_unchecked(token) }.parse().ok()?;
+    value.is_normal().then_some(value)
+}
+
 /// The end of the object or array that opens at `start`: brackets must match, strings inside
 /// are stepped over whole. The open brackets are a stack of bits (1: `{`), so a skipped nested
 /// value allocates nothing; like serde_json, nesting deeper than 128 is refused.
@@ -441,6 +483,11 @@ impl<'de> RawValue<'de> {
         text(&value[1..value.len() - 1], self.printable)
     }
 
+    fn bytes(&self) -> &'de [u8] {
+        let input: &'de [u8] = self.input;
+        &input[self.range.clone()]
+    }
+
     /// A string straight to the visitor; anything else to serde_json.
     fn str_or_parse<V: Visitor<'de>>(
         self,
@@ -507,9 +554,16 @@ impl<'de> Deserializer<'de> for RawValue<'de> {
         self.str_or_parse(visitor, |json, visitor| json.deserialize_identifier(visitor))
     }
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
-        match self.as_str() {
-            Some(_) => visitor.visit_some(self),
-            None => self.parse(|json| json.deserialize_option(visitor)),
+        // What serde_json does: `null` is none, any other value is the inner type's.
+        match self.bytes() {
+            b"null" => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FlatJsonError> {
+        match float_token(self.bytes()) {
+            Some(value) => visitor.visit_f64(value),
+            None => self.parse(|json| json.deserialize_f64(visitor)),
         }
     }
     fn deserialize_enum<V: Visitor<'de>>(self, name: &'static str, variants: &'static [&'static str], visitor: V) -> Result<V::Value, FlatJsonError> {
@@ -522,7 +576,7 @@ impl<'de> Deserializer<'de> for RawValue<'de> {
 
     forward_to_serde_json!(parse: deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32
         deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
-        deserialize_f32 deserialize_f64 deserialize_char deserialize_bytes
+        deserialize_f32 deserialize_char deserialize_bytes
         deserialize_byte_buf deserialize_unit deserialize_seq deserialize_map);
     forward_with_arguments!(parse);
 }
@@ -647,6 +701,16 @@ mod tests {
     }
 
     /// A JSON value for the skipped members: any shape.
+    /// Numbers as a producer might write them, well formed or not.
+    fn number_token() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "-?(0|[1-9][0-9]{0,19})(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?",
+            1 => "[-+0-9.eE]{1,8}",
+            1 => prop_oneof![Just("null".to_string()), Just("1e400".to_string()), Just("-1e-400".to_string()), Just("4.9e-324".to_string()),
+                Just("1.7976931348623157e308".to_string()), Just("-0.0".to_string()), Just("0e0".to_string()), Just("\"1.5\"".to_string())],
+        ]
+    }
+
     fn json_value() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
@@ -706,6 +770,28 @@ mod tests {
             let (ours, theirs) = both(&long);
             if let Ok(expected) = theirs {
                 prop_assert_eq!(ours.expect("serde_json accepts it"), expected);
+            }
+        }
+
+        #[test]
+        fn numbers_decode_as_serde_json_decodes_them(token in number_token()) {
+            #[derive(Debug, PartialEq, Deserialize)]
+            struct Priced {
+                price: f64,
+                #[serde(default)]
+                discount: Option<f64>,
+            }
+            for line in [format!("{{\"price\":{token},\"title\":\"x\"}}"), format!("{{\"price\":1.5,\"discount\":{token}}}")] {
+                let ours = from_line::<Priced>(line.as_bytes()).map_err(|e| e.to_string());
+                let theirs = serde_json::from_str::<Priced>(&line).map_err(|e| e.to_string());
+                match (ours, theirs) {
+                    (Ok(ours), Ok(theirs)) => {
+                        prop_assert_eq!(ours.price.to_bits(), theirs.price.to_bits(), "{}", line);
+                        prop_assert_eq!(ours.discount.map(f64::to_bits), theirs.discount.map(f64::to_bits), "{}", line);
+                    }
+                    (Err(_), Err(_)) => {}
+                    (ours, theirs) => prop_assert!(false, "{}: ours {:?}, serde_json {:?}", line, ours, theirs),
+                }
             }
         }
 
