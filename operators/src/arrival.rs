@@ -24,19 +24,14 @@ use timely::progress::frontier::MutableAntichain;
 use weir_engine::record::Timed;
 use weir_engine::time::Tick;
 
-use crate::score::{InputBuffers, Rejection, RowWriter, ScoreMapping, ScoreRow, Scored, TensorSpec, run_rows};
+use crate::score::{MappedTensors, Rejection, ScoreMapping, Scored};
 
 /// The operator's output handle.
 pub(crate) type ScoredOutput<'a, O, D> = OutputBuilderSession<'a, Tick, CapacityContainerBuilder<Vec<Scored<O, D>>>>;
 
 /// Records held since their rows were filled, and the rows themselves.
 pub(crate) struct ArrivalScorer<D, M: ScoreMapping<D>> {
-    mapping: M,
-    inputs: Vec<TensorSpec>,
-    outputs: Vec<TensorSpec>,
-    widths: Vec<usize>,
-    buffers: InputBuffers,
-    output_buffers: Vec<Vec<f32>>,
+    tensors: MappedTensors<D, M>,
     max_batch: usize,
     version: u64,
     /// The held records, in arrival order, in the containers they came in.
@@ -52,17 +47,8 @@ pub(crate) struct ArrivalScorer<D, M: ScoreMapping<D>> {
 
 impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
     pub(crate) fn new(mapping: M, max_batch: usize, version: u64) -> Self {
-        let (inputs, outputs) = (mapping.inputs(), mapping.outputs());
-        let widths = outputs.iter().map(|o| o.width).collect();
-        let buffers = InputBuffers::new(&inputs, max_batch);
-        let output_buffers = outputs.iter().map(|o| Vec::with_capacity(max_batch * o.width)).collect();
         ArrivalScorer {
-            mapping,
-            inputs,
-            outputs,
-            widths,
-            buffers,
-            output_buffers,
+            tensors: MappedTensors::new(mapping, max_batch),
             max_batch,
             version,
             held: VecDeque::new(),
@@ -84,7 +70,7 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
         for (offset, record) in records.iter().enumerate() {
             let problem = match no_session {
                 Some(reason) => Some(format!("no ONNX Runtime session: {reason}")),
-                None => self.fill(record),
+                None => self.tensors.fill(self.rows, record),
             };
             match problem {
                 Some(reason) => self.turned_away.push_back((arrival + offset as u64, reason)),
@@ -93,16 +79,6 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
         }
         self.held_records += records.len();
         self.held.push_back((capability, records));
-    }
-
-    /// Writes `record`'s row at the end of the filled rows; the reason if it has none.
-    fn fill(&mut self, record: &Timed<D>) -> Option<String> {
-        let row = self.rows;
-        self.buffers.start_row(row);
-        match self.mapping.fill(record, &mut RowWriter { buffers: &mut self.buffers, row }) {
-            Err(reason) => Some(reason),
-            Ok(()) => self.buffers.non_finite_in_row(row, &self.inputs),
-        }
     }
 
     /// Whether a full batch of rows is waiting.
@@ -125,7 +101,7 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
         };
         let records = if everything { self.held_records } else { self.records_through_row(scored) };
         self.emit(records, failed, output);
-        self.buffers.move_rows_to_front(scored, self.rows - scored);
+        self.tensors.buffers.move_rows_to_front(scored, self.rows - scored);
         self.rows -= scored;
     }
 
@@ -146,20 +122,18 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
     /// Runs rows `0..rows` in batches of at most `max_batch`; the rows ONNX Runtime refused (a
     /// batch that fails is run row by row, so only its bad rows fail), with the reasons.
     fn run(&mut self, session: &mut Session, rows: usize) -> VecDeque<(usize, String)> {
-        self.output_buffers.iter_mut().for_each(Vec::clear);
+        self.tensors.clear_outputs();
         let mut failed = VecDeque::new();
         let mut start = 0;
         while start < rows {
             let n = self.max_batch.min(rows - start);
-            if run_rows(session, &self.inputs, &self.buffers, &self.outputs, &mut self.output_buffers, start, n).is_err() {
-                self.truncate_outputs(start);
+            if self.tensors.run(session, start, n).is_err() {
+                self.tensors.truncate_outputs(start);
                 for row in start..start + n {
-                    if let Err(reason) = run_rows(session, &self.inputs, &self.buffers, &self.outputs, &mut self.output_buffers, row, 1) {
+                    if let Err(reason) = self.tensors.run(session, row, 1) {
                         // Keep the outputs aligned with the rows.
-                        self.truncate_outputs(row);
-                        for (out, width) in self.output_buffers.iter_mut().zip(&self.widths) {
-                            out.resize(out.len() + width, 0.0);
-                        }
+                        self.tensors.truncate_outputs(row);
+                        self.tensors.skip_output_row();
                         failed.push_back((row, reason));
                     }
                 }
@@ -167,13 +141,6 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
             start += n;
         }
         failed
-    }
-
-    /// Drops the outputs of rows `rows..`.
-    fn truncate_outputs(&mut self, rows: usize) {
-        for (out, width) in self.output_buffers.iter_mut().zip(&self.widths) {
-            out.truncate(rows * width);
-        }
     }
 
     /// Emits the first `records` held records: one output container per input container.
@@ -195,8 +162,7 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
                     let (_, reason) = failed.pop_front().expect("just seen");
                     out.push(Err(Rejection::Record { time: record.time, reason: format!("ONNX Runtime rejected the record: {reason}"), record: record.data }));
                 } else {
-                    let scores = ScoreRow { model_version: self.version, outputs: &self.output_buffers, widths: &self.widths, row };
-                    out.push(Ok(self.mapping.emit(record, &scores)));
+                    out.push(Ok(self.tensors.emit(self.version, row, record)));
                 }
                 row += 1;
             }

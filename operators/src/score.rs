@@ -53,6 +53,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -122,8 +123,8 @@ pub trait ScoreMapping<D>: Clone + 'static {
 
 /// One record's row of every input tensor, zeroed before [`ScoreMapping::fill`].
 pub struct RowWriter<'a> {
-    pub(crate) buffers: &'a mut InputBuffers,
-    pub(crate) row: usize,
+    buffers: &'a mut InputBuffers,
+    row: usize,
 }
 
 impl RowWriter<'_> {
@@ -150,9 +151,9 @@ impl RowWriter<'_> {
 pub struct ScoreRow<'a> {
     /// The version of the model that produced the scores.
     pub model_version: u64,
-    pub(crate) outputs: &'a [Vec<f32>],
-    pub(crate) widths: &'a [usize],
-    pub(crate) row: usize,
+    outputs: &'a [Vec<f32>],
+    widths: &'a [usize],
+    row: usize,
 }
 
 impl ScoreRow<'_> {
@@ -335,7 +336,7 @@ pub(crate) struct InputBuffers {
 }
 
 impl InputBuffers {
-    pub(crate) fn new(specs: &[TensorSpec], capacity: usize) -> Self {
+    fn new(specs: &[TensorSpec], capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let mut slots = Vec::new();
         let (mut f32, mut i64) = (Vec::new(), Vec::new());
@@ -357,7 +358,7 @@ impl InputBuffers {
 
     /// Zeroes row `row` of every input (growing the buffers if it does not fit), for `fill`.
     #[inline]
-    pub(crate) fn start_row(&mut self, row: usize) {
+    fn start_row(&mut self, row: usize) {
         if row >= self.capacity {
             self.capacity = (row + 1).max(self.capacity * 2);
             for slot in &self.slots {
@@ -392,7 +393,7 @@ impl InputBuffers {
 
     /// The first `float32` input of row `row` with a NaN or infinity, if any.
     #[inline]
-    pub(crate) fn non_finite_in_row(&self, row: usize, specs: &[TensorSpec]) -> Option<String> {
+    fn non_finite_in_row(&self, row: usize, specs: &[TensorSpec]) -> Option<String> {
         for (slot, spec) in self.slots.iter().zip(specs) {
             if slot.kind == ElementKind::F32 {
                 let values = &self.f32[slot.buffer][row * slot.width..(row + 1) * slot.width];
@@ -414,7 +415,7 @@ fn non_finite_reason(values: &[f32], input: &str) -> String {
 
 /// Runs rows `start..start + rows` of `buffers` through `session`, copying the outputs into
 /// `outputs` (one buffer per output spec).
-pub(crate) fn run_rows(
+fn run_rows(
     session: &mut Session,
     inputs: &[TensorSpec],
     buffers: &InputBuffers,
@@ -444,30 +445,82 @@ pub(crate) fn run_rows(
     Ok(())
 }
 
-/// Scores batches of records with one session: the part of the operator that touches ONNX Runtime.
-pub struct BatchScorer<D, M: ScoreMapping<D>> {
-    mapping: M,
+/// A mapping with its input and output tensors and their buffers, the part every scorer
+/// shares: rows are filled in place, run through a session, and read back.
+pub(crate) struct MappedTensors<D, M: ScoreMapping<D>> {
+    pub(crate) mapping: M,
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
     widths: Vec<usize>,
-    buffers: InputBuffers,
+    pub(crate) buffers: InputBuffers,
+    /// The outputs of the rows run since the last [`MappedTensors::clear_outputs`], in row order.
     output_buffers: Vec<Vec<f32>>,
-    /// Records whose rows are in `buffers`, in row order.
+    records: PhantomData<fn(&D)>,
+}
+
+impl<D, M: ScoreMapping<D>> MappedTensors<D, M> {
+    pub(crate) fn new(mapping: M, capacity: usize) -> Self {
+        let (inputs, outputs) = (mapping.inputs(), mapping.outputs());
+        let widths = outputs.iter().map(|o| o.width).collect();
+        let buffers = InputBuffers::new(&inputs, capacity);
+        let output_buffers = outputs.iter().map(|o| Vec::with_capacity(capacity * o.width)).collect();
+        MappedTensors { mapping, inputs, outputs, widths, buffers, output_buffers, records: PhantomData }
+    }
+
+    /// Writes `record`'s features into row `row`; the reason if the record cannot have one.
+    #[inline]
+    pub(crate) fn fill(&mut self, row: usize, record: &Timed<D>) -> Option<String> {
+        self.buffers.start_row(row);
+        match self.mapping.fill(record, &mut RowWriter { buffers: &mut self.buffers, row }) {
+            Err(reason) => Some(reason),
+            Ok(()) => self.buffers.non_finite_in_row(row, &self.inputs),
+        }
+    }
+
+    pub(crate) fn clear_outputs(&mut self) {
+        self.output_buffers.iter_mut().for_each(Vec::clear);
+    }
+
+    /// Runs rows `start..start + rows` through `session`, appending their outputs.
+    pub(crate) fn run(&mut self, session: &mut Session, start: usize, rows: usize) -> Result<(), String> {
+        run_rows(session, &self.inputs, &self.buffers, &self.outputs, &mut self.output_buffers, start, rows)
+    }
+
+    /// Drops the outputs of the rows from `rows` on (a run that failed part way).
+    pub(crate) fn truncate_outputs(&mut self, rows: usize) {
+        for (out, width) in self.output_buffers.iter_mut().zip(&self.widths) {
+            out.truncate(rows * width);
+        }
+    }
+
+    /// Appends a row of zeros to every output: the place of a row that could not be run.
+    pub(crate) fn skip_output_row(&mut self) {
+        for (out, width) in self.output_buffers.iter_mut().zip(&self.widths) {
+            out.resize(out.len() + width, 0.0);
+        }
+    }
+
+    /// The output record of `record`, from row `row` of the outputs.
+    #[inline]
+    pub(crate) fn emit(&self, version: u64, row: usize, record: Timed<D>) -> M::Output {
+        self.mapping.emit(record, &ScoreRow { model_version: version, outputs: &self.output_buffers, widths: &self.widths, row })
+    }
+}
+
+/// Scores batches of records with one session: the part of the operator that touches ONNX Runtime.
+pub struct BatchScorer<D, M: ScoreMapping<D>> {
+    tensors: MappedTensors<D, M>,
+    /// Records whose rows are in the input buffers, in row order.
     rows: Vec<(Tick, Timed<D>)>,
 }
 
 impl<D, M: ScoreMapping<D>> BatchScorer<D, M> {
     pub fn new(mapping: M, capacity: usize) -> Self {
-        let inputs = mapping.inputs();
-        let outputs = mapping.outputs();
-        let widths = outputs.iter().map(|o| o.width).collect();
-        let buffers = InputBuffers::new(&inputs, capacity);
-        let output_buffers = outputs.iter().map(|o| Vec::with_capacity(capacity * o.width)).collect();
-        BatchScorer { mapping, inputs, outputs, widths, buffers, output_buffers, rows: Vec::with_capacity(capacity) }
+        BatchScorer { tensors: MappedTensors::new(mapping, capacity), rows: Vec::with_capacity(capacity) }
     }
 
     pub fn mapping(&self) -> &M {
-        &self.mapping
+        &self.tensors.mapping
     }
 
     /// Scores `records` (each with the tick it travels at) with `session`, appending each
@@ -479,14 +532,7 @@ impl<D, M: ScoreMapping<D>> BatchScorer<D, M> {
         self.rows.clear();
         for (tick, record) in records {
             // Filled rows stay contiguous: a rejected record's row is reused by the next one.
-            let row = self.rows.len();
-            self.buffers.start_row(row);
-            let filled = self.mapping.fill(&record, &mut RowWriter { buffers: &mut self.buffers, row });
-            let problem = match filled {
-                Err(reason) => Some(reason),
-                Ok(()) => self.buffers.non_finite_in_row(row, &self.inputs),
-            };
-            match problem {
+            match self.tensors.fill(self.rows.len(), &record) {
                 Some(reason) => out.push((tick, Err(Rejection::Record { time: record.time, reason, record: record.data }))),
                 None => self.rows.push((tick, record)),
             }
@@ -494,29 +540,21 @@ impl<D, M: ScoreMapping<D>> BatchScorer<D, M> {
         if self.rows.is_empty() {
             return;
         }
-        self.output_buffers.iter_mut().for_each(Vec::clear);
+        self.tensors.clear_outputs();
         let rows = self.rows.len();
-        match run_rows(session, &self.inputs, &self.buffers, &self.outputs, &mut self.output_buffers, 0, rows) {
+        match self.tensors.run(session, 0, rows) {
             Ok(()) => {
                 for (row, (tick, record)) in self.rows.drain(..).enumerate() {
-                    let scores = ScoreRow { model_version: version, outputs: &self.output_buffers, widths: &self.widths, row };
-                    out.push((tick, Ok(self.mapping.emit(record, &scores))));
+                    out.push((tick, Ok(self.tensors.emit(version, row, record))));
                 }
             }
             // One bad row fails the whole batch: score the rows one by one so only it is rejected.
             Err(batch_error) => {
                 for (row, (tick, record)) in self.rows.drain(..).enumerate() {
-                    self.output_buffers.iter_mut().for_each(Vec::clear);
-                    let alone = if rows == 1 {
-                        Err(batch_error.clone())
-                    } else {
-                        run_rows(session, &self.inputs, &self.buffers, &self.outputs, &mut self.output_buffers, row, 1)
-                    };
+                    self.tensors.clear_outputs();
+                    let alone = if rows == 1 { Err(batch_error.clone()) } else { self.tensors.run(session, row, 1) };
                     match alone {
-                        Ok(()) => {
-                            let scores = ScoreRow { model_version: version, outputs: &self.output_buffers, widths: &self.widths, row: 0 };
-                            out.push((tick, Ok(self.mapping.emit(record, &scores))));
-                        }
+                        Ok(()) => out.push((tick, Ok(self.tensors.emit(version, 0, record)))),
                         Err(reason) => out.push((
                             tick,
                             Err(Rejection::Record { time: record.time, reason: format!("ONNX Runtime rejected the record: {reason}"), record: record.data }),

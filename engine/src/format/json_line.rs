@@ -412,6 +412,20 @@ fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 // The serializer
 // ---------------------------------------------------------------------------------------------
 
+/// The `serialize_*` method of every integer type, each calling the implementing type's own
+/// `integer` (a value, or a map key in quotes).
+macro_rules! integer_methods {
+    () => {
+        integer_methods!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64, serialize_i128: i128,
+            serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64, serialize_u128: u128);
+    };
+    ($($method:ident: $type:ty),*) => {$(
+        fn $method(self, value: $type) -> Result<(), JsonLineError> {
+            self.integer(value)
+        }
+    )*};
+}
+
 /// The value serializer: one value, written to the end of `out`.
 struct Encoder<'a> {
     out: &'a mut Vec<u8>,
@@ -445,6 +459,11 @@ const PRIVATE_TOKENS: [&str; 2] = [
 ];
 
 impl<'a> Encoder<'a> {
+    fn integer<I: itoa::Integer>(self, value: I) -> Result<(), JsonLineError> {
+        write_int(self.out, value);
+        Ok(())
+    }
+
     fn null(self) -> Result<(), JsonLineError> {
         self.out.extend_from_slice(b"null");
         Ok(())
@@ -490,55 +509,7 @@ impl<'a> ser::Serializer for Encoder<'a> {
         Ok(())
     }
 
-    fn serialize_i8(self, value: i8) -> Result<(), JsonLineError> {
-        write_int(self.out, value);
-        Ok(())
-    }
-
-    fn serialize_i16(self, value: i16) -> Result<(), JsonLineError> {
-        write_int(self.out, value);
-        Ok(())
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), JsonLineError> {
-        write_int(self.out, value);
-        Ok(())
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), JsonLineError> {
-        write_int(self.out, value);
-        Ok(())
-    }
-
-    fn serialize_i128(self, value: i128) -> Result<(), JsonLineError> {
-        write_int(self.out, value);
-        Ok(())
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), JsonLineError> {
-        write_int(self.out, value);
-        Ok(())
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), JsonLineError> {
-        write_int(self.out, value);
-        Ok(())
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), JsonLineError> {
-        write_int(self.out, value);
-        Ok(())
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), JsonLineError> {
-        write_int(self.out, value);
-        Ok(())
-    }
-
-    fn serialize_u128(self, value: u128) -> Result<(), JsonLineError> {
-        write_int(self.out, value);
-        Ok(())
-    }
+    integer_methods!();
 
     fn serialize_f32(self, value: f32) -> Result<(), JsonLineError> {
         write_float(self.out, value, value.is_finite());
@@ -862,6 +833,11 @@ struct KeyEncoder<'a> {
 }
 
 impl KeyEncoder<'_> {
+    /// An integer key, in quotes.
+    fn integer<I: itoa::Integer>(self, value: I) -> Result<(), JsonLineError> {
+        self.quoted(|out| write_int(out, value))
+    }
+
     /// Writes `write`'s output inside quotes (a number or bool key; nothing to escape).
     fn quoted(self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), JsonLineError> {
         self.out.push(b'"');
@@ -922,45 +898,7 @@ impl ser::Serializer for KeyEncoder<'_> {
         self.quoted(|out| out.extend_from_slice(if value { b"true" } else { b"false" }))
     }
 
-    fn serialize_i8(self, value: i8) -> Result<(), JsonLineError> {
-        self.quoted(|out| write_int(out, value))
-    }
-
-    fn serialize_i16(self, value: i16) -> Result<(), JsonLineError> {
-        self.quoted(|out| write_int(out, value))
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), JsonLineError> {
-        self.quoted(|out| write_int(out, value))
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), JsonLineError> {
-        self.quoted(|out| write_int(out, value))
-    }
-
-    fn serialize_i128(self, value: i128) -> Result<(), JsonLineError> {
-        self.quoted(|out| write_int(out, value))
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), JsonLineError> {
-        self.quoted(|out| write_int(out, value))
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), JsonLineError> {
-        self.quoted(|out| write_int(out, value))
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), JsonLineError> {
-        self.quoted(|out| write_int(out, value))
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), JsonLineError> {
-        self.quoted(|out| write_int(out, value))
-    }
-
-    fn serialize_u128(self, value: u128) -> Result<(), JsonLineError> {
-        self.quoted(|out| write_int(out, value))
-    }
+    integer_methods!();
 
     fn serialize_f32(self, value: f32) -> Result<(), JsonLineError> {
         if !value.is_finite() {
