@@ -20,7 +20,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
-use super::writers::RecordWriter;
+use super::writers::{LineWriter, RecordWriter};
 use crate::error::EngineError;
 use crate::format::json_time::{RawValue, find_top_level};
 use crate::metrics::Metrics;
@@ -117,6 +117,38 @@ impl KafkaWriter {
 
 impl<T> RecordWriter<T> for KafkaWriter {
     fn write(&mut self, tick: Tick, json: &str, _record: T) -> Result<(), EngineError> {
+        self.produce(tick, json)
+    }
+
+    fn as_line_writer(&mut self) -> Option<&mut dyn LineWriter> {
+        Some(self)
+    }
+
+    fn flush(&mut self) -> Result<(), EngineError> {
+        if self.unflushed {
+            self.producer
+                .flush(self.sink.flush_timeout)
+                .map_err(|e| kafka_error(&self.sink.bootstrap, &format!("cannot flush messages to {}", self.sink.topic), e))?;
+            self.unflushed = false;
+        }
+        self.check_failures()
+    }
+
+    fn finish(&mut self) -> Result<(), EngineError> {
+        <Self as RecordWriter<T>>::flush(self)
+    }
+}
+
+impl LineWriter for KafkaWriter {
+    /// One message per line (a JSON line holds no raw newline: JSON escapes them in strings).
+    fn write_lines(&mut self, tick: Tick, lines: &str) -> Result<(), EngineError> {
+        lines.lines().try_for_each(|line| self.produce(tick, line))
+    }
+}
+
+impl KafkaWriter {
+    /// Produces one message, with the key field of its JSON as the key.
+    fn produce(&mut self, tick: Tick, json: &str) -> Result<(), EngineError> {
         let key = self.sink.key.as_deref().and_then(|field| match find_top_level(json.as_bytes(), field) {
             Some(RawValue::Str(text)) | Some(RawValue::Number(text)) => Some(text),
             _ => None,
@@ -138,20 +170,6 @@ impl<T> RecordWriter<T> for KafkaWriter {
         }
         self.unflushed = true;
         Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), EngineError> {
-        if self.unflushed {
-            self.producer
-                .flush(self.sink.flush_timeout)
-                .map_err(|e| kafka_error(&self.sink.bootstrap, &format!("cannot flush messages to {}", self.sink.topic), e))?;
-            self.unflushed = false;
-        }
-        self.check_failures()
-    }
-
-    fn finish(&mut self) -> Result<(), EngineError> {
-        <Self as RecordWriter<T>>::flush(self)
     }
 }
 

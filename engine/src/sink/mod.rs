@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use operator::{SinkContext, SinkExt};
-pub use writers::{RecordWriter, open_writer, open_writer_with};
+pub use writers::{LineWriter, RecordWriter, open_writer, open_writer_with};
 
 use crate::format::FileFormat;
 use crate::time::Tick;

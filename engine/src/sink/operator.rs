@@ -134,11 +134,12 @@ where
 /// Writes one tick's records sorted by their JSON encoding.
 ///
 /// The records are encoded ([`write_json`]: serde_json's bytes, faster) back to back into
-/// `json`, one buffer reused tick after tick, rather
-/// than into a `String` each: at a million rows a second the allocation per row was a visible
-/// share of the sink. Ticks usually arrive in order already (a leading time field), which one
-/// pass of comparisons confirms; otherwise the order is found by sorting row numbers, not the
-/// records themselves (a scored event is a hundred bytes or more to move at every step).
+/// `json`, each line ending in `\n`, one buffer reused tick after tick rather than a `String`
+/// per row: at a million rows a second the allocation per row was a visible share of the sink.
+/// Ticks usually arrive in order already (a leading time field), which one pass of comparisons
+/// confirms; otherwise the order is found by sorting row numbers, not the records themselves
+/// (a scored event is a hundred bytes or more to move at every step). A writer that needs only
+/// the JSON ([`RecordWriter::as_line_writer`]) gets the tick's lines in one call.
 fn write_tick<T: Serialize>(writer: &mut dyn RecordWriter<T>, tick: Tick, records: Vec<T>, encode: bool, json: &mut Vec<u8>) -> Result<(), String> {
     if !encode {
         for record in records {
@@ -147,34 +148,61 @@ fn write_tick<T: Serialize>(writer: &mut dyn RecordWriter<T>, tick: Tick, record
         return Ok(());
     }
     json.clear();
+    // Each row's line without its newline.
     let mut spans = Vec::with_capacity(records.len());
     for record in &records {
         let start = json.len();
         write_json(record, json).map_err(|e| format!("cannot encode output: {e}"))?;
         spans.push(start..json.len());
+        json.push(b'\n');
     }
     let text = std::str::from_utf8(json).map_err(|e| format!("cannot encode output: {e}"))?;
     let line = |row: usize| &text[spans[row].clone()];
-    if (1..records.len()).all(|row| line(row - 1) <= line(row)) {
-        for (row, record) in records.into_iter().enumerate() {
-            writer.write(tick, line(row), record).map_err(|e| e.to_string())?;
-        }
-        return Ok(());
+    let order = canonical_order(records.len(), line);
+    if let Some(lines) = writer.as_line_writer() {
+        let result = match &order {
+            None => lines.write_lines(tick, text),
+            Some(order) => {
+                let mut sorted = String::with_capacity(text.len());
+                for &row in order {
+                    sorted.push_str(&text[spans[row].start..spans[row].end + 1]);
+                }
+                lines.write_lines(tick, &sorted)
+            }
+        };
+        return result.map_err(|e| e.to_string());
     }
-    let mut order: Vec<usize> = (0..records.len()).collect();
+    match order {
+        None => {
+            for (row, record) in records.into_iter().enumerate() {
+                writer.write(tick, line(row), record).map_err(|e| e.to_string())?;
+            }
+        }
+        Some(order) => {
+            let mut records: Vec<Option<T>> = records.into_iter().map(Some).collect();
+            for row in order {
+                let record = records[row].take().expect("each row once");
+                writer.write(tick, line(row), record).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rows in the order of their lines; `None` when they are in that order already.
+fn canonical_order<'a>(rows: usize, line: impl Fn(usize) -> &'a str) -> Option<Vec<usize>> {
+    if (1..rows).all(|row| line(row - 1) <= line(row)) {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..rows).collect();
     // Rows arrive in event-time order with ties in any order (a replay's ticks hold hundreds
     // of events per millisecond), so a few short moves put them in place; a full sort is the
     // fallback for rows in no particular order. Unstable is enough: rows whose lines are equal
     // write the same bytes in either order.
-    if !insertion_sort_within(&mut order, 4 * records.len(), |a, b| line(a) < line(b)) {
+    if !insertion_sort_within(&mut order, 4 * rows, |a, b| line(a) < line(b)) {
         order.sort_unstable_by(|a, b| line(*a).cmp(line(*b)));
     }
-    let mut records: Vec<Option<T>> = records.into_iter().map(Some).collect();
-    for row in order {
-        let record = records[row].take().expect("each row once");
-        writer.write(tick, line(row), record).map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    Some(order)
 }
 
 /// Insertion sort of `items` by `less`, giving up (`false`, `items` still a permutation) once

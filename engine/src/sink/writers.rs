@@ -17,12 +17,23 @@ use crate::time::Tick;
 /// writer writes it as is). [`open_writer`] opens one for a [`Sink`].
 pub trait RecordWriter<T> {
     fn write(&mut self, tick: Tick, json: &str, record: T) -> Result<(), EngineError>;
+    /// The writer as a [`LineWriter`], when it writes only each record's JSON (JSONL files,
+    /// stdout, Kafka): the sink then hands it a tick's lines at once and drops the records.
+    fn as_line_writer(&mut self) -> Option<&mut dyn LineWriter> {
+        None
+    }
     /// Makes what was written durable before the sink's frontier moves on (the Kafka sink
     /// waits for the broker's acknowledgements); called after each batch of ticks.
     fn flush(&mut self) -> Result<(), EngineError> {
         Ok(())
     }
     fn finish(&mut self) -> Result<(), EngineError>;
+}
+
+/// A writer of JSON lines.
+pub trait LineWriter {
+    /// Writes `lines`: whole lines, each ending in `\n`, in the order given.
+    fn write_lines(&mut self, tick: Tick, lines: &str) -> Result<(), EngineError>;
 }
 
 pub fn open_writer<T: Serialize + Clone + 'static>(sink: &Sink<T>) -> Result<Box<dyn RecordWriter<T>>, EngineError> {
@@ -64,8 +75,17 @@ impl<T> RecordWriter<T> for JsonlWriter {
     fn write(&mut self, _tick: Tick, json: &str, _record: T) -> Result<(), EngineError> {
         self.out.write_all(json.as_bytes()).and_then(|_| self.out.write_all(b"\n")).map_err(|e| EngineError::write(&self.path, e))
     }
+    fn as_line_writer(&mut self) -> Option<&mut dyn LineWriter> {
+        Some(self)
+    }
     fn finish(&mut self) -> Result<(), EngineError> {
         self.out.flush().map_err(|e| EngineError::write(&self.path, e))
+    }
+}
+
+impl LineWriter for JsonlWriter {
+    fn write_lines(&mut self, _tick: Tick, lines: &str) -> Result<(), EngineError> {
+        self.out.write_all(lines.as_bytes()).map_err(|e| EngineError::write(&self.path, e))
     }
 }
 
