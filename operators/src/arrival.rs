@@ -26,8 +26,9 @@ use weir_engine::time::Tick;
 
 use crate::score::{MappedTensors, Rejection, ScoreMapping, Scored};
 
-/// The operator's output handle.
-pub(crate) type ScoredOutput<'a, O, D> = OutputBuilderSession<'a, Tick, CapacityContainerBuilder<Vec<Scored<O, D>>>>;
+/// The operator's output handle, for output records `E`: a [`Scored`] result, or what the
+/// caller turns one into.
+pub(crate) type ScoredOutput<'a, E> = OutputBuilderSession<'a, Tick, CapacityContainerBuilder<Vec<E>>>;
 
 /// Records held since their rows were filled, and the rows themselves.
 pub(crate) struct ArrivalScorer<D, M: ScoreMapping<D>> {
@@ -93,14 +94,14 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
 
     /// Scores the full batches (`everything`: all held rows) and emits their records, and the
     /// turned-away records among them, in arrival order.
-    pub(crate) fn flush(&mut self, session: Option<&mut Session>, everything: bool, output: &mut ScoredOutput<'_, M::Output, D>) {
+    pub(crate) fn flush<E: 'static>(&mut self, session: Option<&mut Session>, everything: bool, output: &mut ScoredOutput<'_, E>, outcome: &impl Fn(Scored<M::Output, D>) -> E) {
         let scored = if everything { self.rows } else { self.rows / self.max_batch * self.max_batch };
         let failed = match session {
             Some(session) => self.run(session, scored),
             None => VecDeque::new(),
         };
         let records = if everything { self.held_records } else { self.records_through_row(scored) };
-        self.emit(records, failed, output);
+        self.emit(records, failed, output, outcome);
         self.tensors.buffers.move_rows_to_front(scored, self.rows - scored);
         self.rows -= scored;
     }
@@ -144,7 +145,7 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
     }
 
     /// Emits the first `records` held records: one output container per input container.
-    fn emit(&mut self, mut records: usize, mut failed: VecDeque<(usize, String)>, output: &mut ScoredOutput<'_, M::Output, D>) {
+    fn emit<E: 'static>(&mut self, mut records: usize, mut failed: VecDeque<(usize, String)>, output: &mut ScoredOutput<'_, E>, outcome: &impl Fn(Scored<M::Output, D>) -> E) {
         let mut row = 0;
         while records > 0 {
             let (capability, container) = self.held.front_mut().expect("the records are held");
@@ -155,14 +156,15 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
                 self.first += 1;
                 if self.turned_away.front().is_some_and(|(a, _)| *a == arrival) {
                     let (_, reason) = self.turned_away.pop_front().expect("just seen");
-                    out.push(Err(Rejection::Record { time: record.time, reason, record: record.data }));
+                    out.push(outcome(Err(Rejection::Record { time: record.time, reason, record: record.data })));
                     continue;
                 }
                 if failed.front().is_some_and(|(r, _)| *r == row) {
                     let (_, reason) = failed.pop_front().expect("just seen");
-                    out.push(Err(Rejection::Record { time: record.time, reason: format!("ONNX Runtime rejected the record: {reason}"), record: record.data }));
+                    let reason = format!("ONNX Runtime rejected the record: {reason}");
+                    out.push(outcome(Err(Rejection::Record { time: record.time, reason, record: record.data })));
                 } else {
-                    out.push(Ok(self.tensors.emit(self.version, row, record)));
+                    out.push(outcome(Ok(self.tensors.emit(self.version, row, record))));
                 }
                 row += 1;
             }

@@ -579,6 +579,11 @@ pub trait ScoreExt<'scope, D> {
     /// [`ScoreConfig::model_version`]). Each worker scores the records it has (no exchange).
     fn score<M: ScoreMapping<D>>(self, model: &PreparedModel, mapping: M) -> OutputStream<'scope, Scored<M::Output, D>>;
 
+    /// [`ScoreExt::score`] with each rejection turned into an output record by `reject` (a
+    /// row with an error field, say): one stream of outputs, with no `Scored` results to map
+    /// afterwards, so every record is moved once less.
+    fn score_or<M: ScoreMapping<D>>(self, model: &PreparedModel, mapping: M, reject: impl Fn(Rejection<D>) -> M::Output + 'static) -> OutputStream<'scope, M::Output>;
+
     /// Scores every record with event time `t` by the newest version in `versions` published
     /// strictly before `t` (DESIGN.md §2), and records that version in the output.
     ///
@@ -592,32 +597,11 @@ pub trait ScoreExt<'scope, D> {
 
 impl<'scope, D: timely::ExchangeData + Clone> ScoreExt<'scope, D> for EventStream<'scope, D> {
     fn score<M: ScoreMapping<D>>(self, model: &PreparedModel, mapping: M) -> OutputStream<'scope, Scored<M::Output, D>> {
-        let config = model.config;
-        // The same bytes and options loaded once in `prepare`; should this still fail (memory),
-        // every record is rejected with the reason rather than panicking.
-        let session = OnnxRuntime::get().and_then(|runtime| runtime.session(&model.model.bytes, &config.session)).map(|(session, _)| session).map_err(|e| e.to_string());
-        self.unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "Score", move |_capability, _info| {
-            let mut session = session;
-            let mut scorer = ArrivalScorer::new(mapping, config.max_batch, config.model_version);
-            move |(input, frontier), output| {
-                let (mut session, no_session) = match &mut session {
-                    Ok(session) => (Some(session), None),
-                    Err(reason) => (None, Some(reason.as_str())),
-                };
-                input.for_each_stamp(|capability, containers| {
-                    let Some(capability) = capability.retain_least(0) else { return };
-                    for container in containers {
-                        scorer.absorb(capability.clone(), container, no_session);
-                        if scorer.has_full_batch() {
-                            scorer.flush(session.as_deref_mut(), false, output);
-                        }
-                    }
-                });
-                if scorer.holds_complete_tick(frontier) {
-                    scorer.flush(session, true, output);
-                }
-            }
-        })
+        score_fixed(self, model, mapping, |scored| scored)
+    }
+
+    fn score_or<M: ScoreMapping<D>>(self, model: &PreparedModel, mapping: M, reject: impl Fn(Rejection<D>) -> M::Output + 'static) -> OutputStream<'scope, M::Output> {
+        score_fixed(self, model, mapping, move |scored| scored.unwrap_or_else(&reject))
     }
 
     fn score_versioned<M: ScoreMapping<D>>(self, versions: OutputStream<'scope, ModelVersion>, mapping: M, config: &ScoreConfig) -> Result<OutputStream<'scope, Scored<M::Output, D>>, ScoreError> {
@@ -670,6 +654,41 @@ impl<'scope, D: timely::ExchangeData + Clone> ScoreExt<'scope, D> for EventStrea
             }
         }))
     }
+}
+
+/// The fixed-model scorer, its results turned into output records by `outcome`.
+fn score_fixed<'scope, D, M, E>(stream: EventStream<'scope, D>, model: &PreparedModel, mapping: M, outcome: impl Fn(Scored<M::Output, D>) -> E + 'static) -> OutputStream<'scope, E>
+where
+    D: timely::ExchangeData + Clone,
+    M: ScoreMapping<D>,
+    E: Clone + 'static,
+{
+    let config = model.config;
+    // The same bytes and options loaded once in `prepare`; should this still fail (memory),
+    // every record is rejected with the reason rather than panicking.
+    let session = OnnxRuntime::get().and_then(|runtime| runtime.session(&model.model.bytes, &config.session)).map(|(session, _)| session).map_err(|e| e.to_string());
+    stream.unary_frontier::<CapacityContainerBuilder<Vec<E>>, _, _, _>(Pipeline, "Score", move |_capability, _info| {
+        let mut session = session;
+        let mut scorer = ArrivalScorer::new(mapping, config.max_batch, config.model_version);
+        move |(input, frontier), output| {
+            let (mut session, no_session) = match &mut session {
+                Ok(session) => (Some(session), None),
+                Err(reason) => (None, Some(reason.as_str())),
+            };
+            input.for_each_stamp(|capability, containers| {
+                let Some(capability) = capability.retain_least(0) else { return };
+                for container in containers {
+                    scorer.absorb(capability.clone(), container, no_session);
+                    if scorer.has_full_batch() {
+                        scorer.flush(session.as_deref_mut(), false, output, &outcome);
+                    }
+                }
+            });
+            if scorer.holds_complete_tick(frontier) {
+                scorer.flush(session, true, output, &outcome);
+            }
+        }
+    })
 }
 
 /// Loads one version into a session on this worker and files it by publication time.

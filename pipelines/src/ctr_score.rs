@@ -130,5 +130,5 @@ pub fn rejection_row(rejection: Rejection<CtrInput>) -> CtrScore {
 
 /// The pipeline: score every event with `model` (prepared with [`CtrFeatures`]).
 pub fn ctr_score(model: PreparedModel) -> impl for<'s> Fn(EventStream<'s, CtrInput>, &Context) -> OutputStream<'s, CtrScore> + Send + Sync + 'static {
-    move |events, _ctx| events.score(&model, CtrFeatures::default()).map_records(|scored| scored.unwrap_or_else(rejection_row))
+    move |events, _ctx| events.score_or(&model, CtrFeatures::default(), rejection_row)
 }
