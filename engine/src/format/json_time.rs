@@ -105,7 +105,7 @@ fn eight_are_digits(chunk: u64) -> bool {
 
 /// The value of up to 18 ASCII digits: eight at a time (a millisecond timestamp has 13), in a
 /// few multiplications instead of one per digit.
-fn parse_digits(digits: &[u8]) -> u64 {
+pub(crate) fn parse_digits(digits: &[u8]) -> u64 {
     let mut value = 0u64;
     let mut chunks = digits.chunks_exact(8);
     for chunk in &mut chunks {
