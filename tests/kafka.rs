@@ -89,6 +89,14 @@ struct Traced {
 }
 
 impl Traced {
+    /// `weir run window-stats` on two workers from the topic URI `input` to the topic URI
+    /// `output`, with `extra` arguments.
+    fn window_stats(input: String, output: String, extra: &[&str], log: &Path) -> Self {
+        let mut command = weir();
+        command.args(["run", "window-stats", "--quiet", "--workers", "2"]).args(extra).arg("--input").arg(input).arg("--output").arg(output);
+        Traced::spawn(command, log)
+    }
+
     fn spawn(mut command: Command, log: &Path) -> Self {
         command.env("WEIR_TRACE_KAFKA", "1").stderr(std::fs::File::create(log).unwrap());
         Traced { child: KillOnDrop(command.spawn().unwrap()), log: log.to_owned() }
@@ -163,21 +171,11 @@ fn a_killed_consumer_resumes_from_its_group_and_loses_nothing() {
     let expected = file_replay_lines(dir.path(), &events);
     let (input, output, group) = (unique("clicks"), unique("stats"), unique("g"));
     produce_events(&bootstrap, &input, 4, &events);
-    let run = |speed: Option<&str>, log: &Path| {
-        let mut command = weir();
-        command
-            .args(["run", "window-stats", "--quiet", "--workers", "2"])
-            .arg("--input")
-            .arg(format!("kafka://{bootstrap}/{input}?group={group}&until=end"))
-            .arg("--output")
-            .arg(format!("kafka://{bootstrap}/{output}"));
-        if let Some(speed) = speed {
-            command.args(["--speed", speed]);
-        }
-        Traced::spawn(command, log)
+    let run = |extra: &[&str], log: &Path| {
+        Traced::window_stats(format!("kafka://{bootstrap}/{input}?group={group}&until=end"), format!("kafka://{bootstrap}/{output}"), extra, log)
     };
     // ~450 s of event time at 30× real time: about 15 s, so it is still running when killed.
-    let mut first = run(Some("30"), &dir.path().join("first.log"));
+    let mut first = run(&["--speed", "30"], &dir.path().join("first.log"));
     first.wait_until("the first run has committed a fifth of the input", Duration::from_secs(90), || {
         committed_total(&bootstrap, &group, &input) >= 20_000
     });
@@ -187,7 +185,7 @@ fn a_killed_consumer_resumes_from_its_group_and_loses_nothing() {
     assert!(written > 0 && written < expected.len(), "killed mid-way: {written} of {} rows written", expected.len());
 
     let second_log = dir.path().join("second.log");
-    let mut second = run(None, &second_log);
+    let mut second = run(&[], &second_log);
     assert!(wait(&mut second.child.0, Duration::from_secs(120)).success(), "the restarted run failed:\n{}", second.log());
     // It resumed from the committed offsets rather than from the start.
     let summary = second.log();
@@ -243,14 +241,7 @@ fn a_pipeline_survives_a_broker_restart() {
     let (input, output) = (unique("clicks"), unique("stats"));
     produce_events(&bootstrap, &input, 4, &events);
 
-    let mut command = weir();
-    command
-        .args(["run", "window-stats", "--quiet", "--workers", "2", "--speed", "40"])
-        .arg("--input")
-        .arg(format!("kafka://{bootstrap}/{input}?until=end"))
-        .arg("--output")
-        .arg(format!("kafka://{bootstrap}/{output}"));
-    let mut run = Traced::spawn(command, &dir.path().join("run.log"));
+    let mut run = Traced::window_stats(format!("kafka://{bootstrap}/{input}?until=end"), format!("kafka://{bootstrap}/{output}"), &["--speed", "40"], &dir.path().join("run.log"));
     run.wait_until("the pipeline has written output", Duration::from_secs(90), || {
         client::read_topic(&bootstrap, &output).map(|m| !m.is_empty()).unwrap_or(false)
     });
@@ -387,14 +378,7 @@ fn a_live_source_releases_windows_past_an_idle_partition() {
         .collect();
     assert!(expected.len() > 500, "{} rows", expected.len());
     let log = tempfile::NamedTempFile::new().unwrap();
-    let mut command = weir();
-    command
-        .args(["run", "window-stats", "--quiet", "--workers", "2"])
-        .arg("--input")
-        .arg(format!("kafka://{bootstrap}/{input}?idle_ms=500"))
-        .arg("--output")
-        .arg(format!("kafka://{bootstrap}/{output}"));
-    let mut run = Traced::spawn(command, log.path());
+    let mut run = Traced::window_stats(format!("kafka://{bootstrap}/{input}?idle_ms=500"), format!("kafka://{bootstrap}/{output}"), &[], log.path());
     run.wait_until("the live run has closed the windows", Duration::from_secs(60), || topic_lines(&bootstrap, &output).len() >= expected.len());
     drop(run);
     assert_eq!(topic_lines(&bootstrap, &output), expected);
