@@ -101,8 +101,15 @@ fn config(max_batch: usize) -> ScoreConfig {
     ScoreConfig { max_batch, ..ScoreConfig::default() }
 }
 
+/// A scorer's result with the rejection unboxed, to match on.
+type Outcome = Result<RowScore, Rejection<Row>>;
+
+fn unboxed(results: Vec<Scored<RowScore, Row>>) -> Vec<Outcome> {
+    results.into_iter().map(|result| result.map_err(|rejection| *rejection)).collect()
+}
+
 /// Runs the fixed-model scorer over `records` and returns its output, sorted by id.
-fn score_fixed(model: &str, with_text: bool, records: Vec<Timed<Row>>, workers: usize, max_batch: usize) -> Vec<Scored<RowScore, Row>> {
+fn score_fixed(model: &str, with_text: bool, records: Vec<Timed<Row>>, workers: usize, max_batch: usize) -> Vec<Outcome> {
     let model = OnnxModel::from_file(model_path(model)).unwrap();
     let prepared = PreparedModel::prepare(&model, &RowMapping { with_text }, &config(max_batch)).unwrap();
     let captured = MemorySink::new();
@@ -111,7 +118,7 @@ fn score_fixed(model: &str, with_text: bool, records: Vec<Timed<Row>>, workers: 
             events.exchange(|r: &Timed<Row>| r.data.id).score(&prepared, RowMapping { with_text })
         })
         .unwrap();
-    let mut out = captured.records();
+    let mut out = unboxed(captured.records());
     out.sort_by_key(|r| match r {
         Ok(score) => (score.id, 0),
         Err(Rejection::Record { record, .. }) => (record.id, 1),
@@ -150,7 +157,7 @@ fn version(number: u64, published_at: i64, model: &str) -> ModelVersion {
 
 /// Runs the versioned scorer with `versions` published from worker 0, each travelling at the
 /// tick of its publication time.
-fn score_versioned(records: Vec<Timed<Row>>, versions: Vec<ModelVersion>, workers: usize, max_batch: usize, with_text: bool) -> Vec<Scored<RowScore, Row>> {
+fn score_versioned(records: Vec<Timed<Row>>, versions: Vec<ModelVersion>, workers: usize, max_batch: usize, with_text: bool) -> Vec<Outcome> {
     let captured = MemorySink::new();
     let config = config(max_batch);
     Pipeline::new(Execution::Threads(workers))
@@ -164,7 +171,7 @@ fn score_versioned(records: Vec<Timed<Row>>, versions: Vec<ModelVersion>, worker
             events.exchange(|r: &Timed<Row>| r.data.id).score_versioned(versions, RowMapping { with_text }, &config).unwrap()
         })
         .unwrap();
-    captured.records()
+    unboxed(captured.records())
 }
 
 #[test]
@@ -482,7 +489,7 @@ proptest::proptest! {
                 worker.step();
             }
         });
-        let out = seen.lock().unwrap().clone();
+        let out = unboxed(seen.lock().unwrap().clone());
         let mut ids: Vec<u64> = out.iter().map(|r| match r {
             Ok(score) => score.id,
             Err(Rejection::Record { record, .. }) => record.id,

@@ -68,15 +68,10 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
             return;
         }
         let arrival = self.first + self.held_records as u64;
-        for (offset, record) in records.iter().enumerate() {
-            let problem = match no_session {
-                Some(reason) => Some(format!("no ONNX Runtime session: {reason}")),
-                None => self.tensors.fill(self.rows, record),
-            };
-            match problem {
-                Some(reason) => self.turned_away.push_back((arrival + offset as u64, reason)),
-                None => self.rows += 1,
-            }
+        let turned_away = &mut self.turned_away;
+        match no_session {
+            Some(reason) => turned_away.extend((0..records.len() as u64).map(|offset| (arrival + offset, format!("no ONNX Runtime session: {reason}")))),
+            None => self.rows += self.tensors.fill_rows(self.rows, &records, |offset, reason| turned_away.push_back((arrival + offset as u64, reason))),
         }
         self.held_records += records.len();
         self.held.push_back((capability, records));
@@ -151,22 +146,31 @@ impl<D: 'static, M: ScoreMapping<D>> ArrivalScorer<D, M> {
             let (capability, container) = self.held.front_mut().expect("the records are held");
             let take = records.min(container.len());
             let mut out = Vec::with_capacity(take);
-            for record in container.drain(..take) {
-                let arrival = self.first;
-                self.first += 1;
-                if self.turned_away.front().is_some_and(|(a, _)| *a == arrival) {
-                    let (_, reason) = self.turned_away.pop_front().expect("just seen");
-                    out.push(outcome(Err(Rejection::Record { time: record.time, reason, record: record.data })));
-                    continue;
+            let clean = self.turned_away.front().is_none_or(|(arrival, _)| *arrival >= self.first + take as u64) && failed.front().is_none_or(|(failed_row, _)| *failed_row >= row + take);
+            if clean {
+                // The common case: every record of the chunk was scored, so no record needs
+                // to be checked against the turned-away and failed ones.
+                let (tensors, version) = (&self.tensors, self.version);
+                out.extend(container.drain(..take).enumerate().map(|(offset, record)| outcome(Ok(tensors.emit(version, row + offset, record)))));
+                self.first += take as u64;
+                row += take;
+            } else {
+                for record in container.drain(..take) {
+                    let arrival = self.first;
+                    self.first += 1;
+                    if self.turned_away.front().is_some_and(|(a, _)| *a == arrival) {
+                        let (_, reason) = self.turned_away.pop_front().expect("just seen");
+                        out.push(outcome(Rejection::of_record(record, reason)));
+                        continue;
+                    }
+                    if failed.front().is_some_and(|(r, _)| *r == row) {
+                        let (_, reason) = failed.pop_front().expect("just seen");
+                        out.push(outcome(Rejection::of_record(record, format!("ONNX Runtime rejected the record: {reason}"))));
+                    } else {
+                        out.push(outcome(Ok(self.tensors.emit(self.version, row, record))));
+                    }
+                    row += 1;
                 }
-                if failed.front().is_some_and(|(r, _)| *r == row) {
-                    let (_, reason) = failed.pop_front().expect("just seen");
-                    let reason = format!("ONNX Runtime rejected the record: {reason}");
-                    out.push(outcome(Err(Rejection::Record { time: record.time, reason, record: record.data })));
-                } else {
-                    out.push(outcome(Ok(self.tensors.emit(self.version, row, record))));
-                }
-                row += 1;
             }
             output.session(capability).give_container(&mut out);
             if container.is_empty() {

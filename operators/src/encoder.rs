@@ -225,7 +225,7 @@ impl<'scope, D: timely::ExchangeData + Clone> EncodeExt<'scope, D> for EventStre
                     match encoded {
                         Ok(embeddings) => results.extend(batch.into_iter().zip(embeddings).map(|((tick, record), embedding)| (tick, Ok(Embedded { record, embedding })))),
                         Err(reason) => results.extend(batch.into_iter().map(|(tick, record)| {
-                            (tick, Err(Rejection::Record { time: record.time, reason: format!("the encoder failed: {reason}"), record: record.data }))
+                            (tick, Rejection::of_record(record, format!("the encoder failed: {reason}")))
                         })),
                     }
                     send(output, &pending.capabilities, &mut results);
