@@ -171,7 +171,13 @@ fn operator_run(prepared: &PreparedModel, rows: &[Row], batch: usize) -> Timing 
         let seen = counter.clone();
         let (mut input, probe) = worker.dataflow::<Tick, _, _>(|scope| {
             let (input, stream) = scope.new_input::<Vec<Timed<Row>>>();
-            let (probe, _) = stream.score(&prepared, RowMapping).inspect(move |_| seen.set(seen.get() + 1)).probe();
+            // Counted per container: the raw loop does no work per output row either.
+            let scored = stream.score(&prepared, RowMapping).inspect_core(move |event| {
+                if let Ok((_, container)) = event {
+                    seen.set(seen.get() + container.len());
+                }
+            });
+            let (probe, _) = scored.probe();
             (input, probe)
         });
         let (started, cpu) = (Instant::now(), thread_cpu());
