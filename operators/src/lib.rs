@@ -9,6 +9,7 @@
 //! | [`score`] | micro-batched ONNX scoring, with a fixed model or a stream of [`ModelVersion`]s |
 //! | [`tokenize`], [`encoder`] | WordPiece tokenization and the MiniLM sentence encoder (384-d embeddings) |
 //! | [`embedding_table`] | an id → embedding collection that re-encodes only new or changed texts |
+//! | [`score_columns`] | ONNX scoring of Arrow record batches: feature columns read in place, scores appended as columns |
 //! | [`arrow_tensor`] | zero-copy tensors from Arrow `FixedSizeList<Float32>` columns |
 //! | [`attribution`] | impressions joined with later clicks: labelled examples at the time labels are known |
 //! | [`train`] | the hashed model family, losses, optimizers, ONNX export and the incremental trainer |
@@ -27,6 +28,7 @@ pub mod hashing;
 pub mod model_version;
 pub mod runtime;
 pub mod score;
+pub mod score_columns;
 pub mod tokenize;
 pub mod train;
 

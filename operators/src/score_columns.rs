@@ -1,0 +1,419 @@
+//! Scoring Arrow record batches: feature columns become tensors without a copy, and the scores
+//! come back as new columns of the same batch.
+//!
+//! Where the features are already columnar (a Parquet replay, a feature store, an upstream
+//! operator that builds Arrow batches), a record-at-a-time mapping would copy every value into
+//! the input buffers and every score into a record. [`ScoreColumnsExt::score_columns`] does
+//! neither: a `FixedSizeList<Float32, W>` (or `FixedSizeList<Int64, W>`) column of `n` rows is
+//! already an `[n, W]` row-major matrix in one buffer, and ONNX Runtime reads it in place (a
+//! plain `Float32` / `Int64` column is an `[n, 1]` matrix). Each output tensor becomes a column,
+//! `FixedSizeList<Float32, W>` or `Float32` for width 1, appended to the batch with a
+//! `model_version` column; the input columns are shared, not copied.
+//!
+//! A record batch is the micro-batch: it is scored when it arrives, in slices of at most
+//! `max_batch` rows (zero-copy slices; each comes out as its own batch), so there is nothing to
+//! hold and nothing to wait for — the output frontier is the input frontier. Batches are not
+//! merged: that would copy them, which is what this operator exists to avoid, so give it
+//! batches of a useful size.
+//!
+//! Bad input never panics and never loses a row:
+//! * at build time, [`PreparedColumns::prepare`] checks the model against the mapping and the
+//!   schema the batches will have (column types, tensor names, element types, widths);
+//! * at run time, a batch whose schema does not fit is rejected whole with the reason; rows
+//!   with a null or a NaN / infinite float feature, and rows ONNX Runtime refuses (an
+//!   out-of-range index, say: a batch that fails is run row by row), are split off into a
+//!   [`ColumnRejection`] and the other rows are scored as usual.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use arrow::array::{FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
+//! use arrow::datatypes::{DataType, Field, Schema};
+//! use timely::dataflow::operators::{Inspect, ToStream};
+//! use weir_operators::score::{OnnxModel, ScoreConfig};
+//! use weir_operators::score_columns::{ColumnMapping, PreparedColumns, ScoreColumnsExt};
+//!
+//! let list = |item: DataType| DataType::FixedSizeList(Arc::new(Field::new("item", item, false)), 4);
+//! let schema = Arc::new(Schema::new(vec![
+//!     Field::new("sparse", list(DataType::Int64), false),
+//!     Field::new("dense", list(DataType::Float32), false),
+//! ]));
+//! let sparse = FixedSizeListArray::try_new(Arc::new(Field::new("item", DataType::Int64, false)), 4, Arc::new(Int64Array::from(vec![1i64; 8])), None).unwrap();
+//! let dense = FixedSizeListArray::try_new(Arc::new(Field::new("item", DataType::Float32, false)), 4, Arc::new(Float32Array::from(vec![0.5f32; 8])), None).unwrap();
+//! let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(sparse), Arc::new(dense)]).unwrap();
+//!
+//! let mapping = ColumnMapping::new().input("sparse", "sparse").input("dense", "dense").output("p_click", "p_click");
+//! let model = OnnxModel::from_file("models/ctr/ctr_mlp.onnx").unwrap();
+//! let prepared = PreparedColumns::prepare(&model, &mapping, &schema, &ScoreConfig::default()).unwrap();
+//! timely::example(move |scope| {
+//!     vec![batch].to_stream(scope).score_columns(&prepared).inspect(|scored| {
+//!         let batch = scored.as_ref().unwrap();
+//!         println!("{} rows, columns {:?}", batch.num_rows(), batch.schema().fields().iter().map(|f| f.name()).collect::<Vec<_>>());
+//!     });
+//! });
+//! ```
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, UInt64Array};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use ort::session::{Session, SessionInputValue};
+use ort::value::TensorRef;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use weir_engine::record::OutputStream;
+
+use crate::runtime::{ActiveDevice, OnnxRuntime};
+use crate::score::{ElementKind, OnnxModel, ScoreConfig, ScoreError, TensorSpec, check_signature};
+
+/// The name of the column that carries the version of the model that scored each row.
+pub const MODEL_VERSION_COLUMN: &str = "model_version";
+
+/// Which column feeds which model input, and which model output becomes which new column.
+#[derive(Clone, Debug, Default)]
+pub struct ColumnMapping {
+    /// `(model input, column)`.
+    inputs: Vec<(String, String)>,
+    /// `(model output, new column)`.
+    outputs: Vec<(String, String)>,
+}
+
+impl ColumnMapping {
+    pub fn new() -> Self {
+        ColumnMapping::default()
+    }
+
+    /// Feeds model input `tensor` from `column`: a `FixedSizeList<Float32 | Int64, W>` column
+    /// (an `[n, W]` tensor) or a plain `Float32` / `Int64` column (`[n, 1]`).
+    pub fn input(mut self, tensor: impl Into<String>, column: impl Into<String>) -> Self {
+        self.inputs.push((tensor.into(), column.into()));
+        self
+    }
+
+    /// Appends model output `tensor` (`float32`, `[n, W]`) as `column`.
+    pub fn output(mut self, tensor: impl Into<String>, column: impl Into<String>) -> Self {
+        self.outputs.push((tensor.into(), column.into()));
+        self
+    }
+}
+
+/// Rows the scorer could not score, as they came in, with the reason.
+#[derive(Clone, Debug)]
+pub struct ColumnRejection {
+    pub rows: RecordBatch,
+    pub reason: String,
+}
+
+/// What [`ScoreColumnsExt::score_columns`] emits: a scored batch (the input's columns, then
+/// the outputs and [`MODEL_VERSION_COLUMN`]), or rows it could not score.
+pub type ColumnScored = Result<RecordBatch, Box<ColumnRejection>>;
+
+/// A model checked against a column mapping and a schema: the build-time half of
+/// [`ScoreColumnsExt::score_columns`].
+#[derive(Clone, Debug)]
+pub struct PreparedColumns {
+    model: OnnxModel,
+    config: ScoreConfig,
+    device: ActiveDevice,
+    mapping: ColumnMapping,
+    inputs: Vec<TensorSpec>,
+    outputs: Vec<TensorSpec>,
+}
+
+impl PreparedColumns {
+    /// Loads `model` once, resolves the device, and checks that the columns `mapping` names
+    /// exist in `schema` with tensor types, and that the model's inputs and outputs match them.
+    pub fn prepare(model: &OnnxModel, mapping: &ColumnMapping, schema: &Schema, config: &ScoreConfig) -> Result<Self, ScoreError> {
+        if config.max_batch == 0 {
+            return Err(ScoreError::Config("max_batch must be at least 1".into()));
+        }
+        let mismatch = |reason: String| ScoreError::Mismatch { model: model.name.clone(), reason };
+        let mut inputs = Vec::with_capacity(mapping.inputs.len());
+        for (tensor, column) in &mapping.inputs {
+            let field = schema.field_with_name(column).map_err(|_| mismatch(format!("input {tensor:?} reads column {column:?}, which the schema does not have")))?;
+            let (kind, width) = tensor_type(field.data_type()).ok_or_else(|| mismatch(format!("column {column:?} is {}, not Float32, Int64 or a FixedSizeList of them", field.data_type())))?;
+            inputs.push(TensorSpec { name: tensor.clone(), kind, width });
+        }
+        let runtime = OnnxRuntime::get()?;
+        let (session, device) = runtime.session(&model.bytes, &config.session)?;
+        let mut outputs = Vec::with_capacity(mapping.outputs.len());
+        for (tensor, column) in &mapping.outputs {
+            if schema.field_with_name(column).is_ok() || column == MODEL_VERSION_COLUMN {
+                return Err(mismatch(format!("output {tensor:?} would be written to column {column:?}, which the batch already has")));
+            }
+            outputs.push(TensorSpec { name: tensor.clone(), kind: ElementKind::F32, width: output_width(&session, tensor) });
+        }
+        check_signature(&session, &inputs, &outputs).map_err(mismatch)?;
+        Ok(PreparedColumns { model: model.clone(), config: *config, device, mapping: mapping.clone(), inputs, outputs })
+    }
+
+    /// The device the sessions run on (the CPU when CUDA was asked for but is not there).
+    pub fn device(&self) -> ActiveDevice {
+        self.device
+    }
+}
+
+/// The element type and width of the tensor a column of type `data_type` is.
+fn tensor_type(data_type: &DataType) -> Option<(ElementKind, usize)> {
+    match data_type {
+        DataType::Float32 => Some((ElementKind::F32, 1)),
+        DataType::Int64 => Some((ElementKind::I64, 1)),
+        DataType::FixedSizeList(item, width) if *width > 0 => match item.data_type() {
+            DataType::Float32 => Some((ElementKind::F32, *width as usize)),
+            DataType::Int64 => Some((ElementKind::I64, *width as usize)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The width the model declares for output `name` (`[batch, W]`, or 1 for `[batch]` and for a
+/// dynamic width, which the first batch then settles).
+fn output_width(session: &Session, name: &str) -> usize {
+    let declared = session.outputs().iter().find(|o| o.name() == name).and_then(|o| o.dtype().tensor_shape().map(|s| s.to_vec()));
+    match declared.as_deref() {
+        Some([_, width]) if *width > 0 => *width as usize,
+        _ => 1,
+    }
+}
+
+/// Scoring Arrow record batches as a stream operator.
+pub trait ScoreColumnsExt<'scope> {
+    /// Scores every batch with the prepared model (its version number is
+    /// [`ScoreConfig::model_version`]). Each worker scores the batches it has (no exchange).
+    fn score_columns(self, model: &PreparedColumns) -> OutputStream<'scope, ColumnScored>;
+}
+
+impl<'scope> ScoreColumnsExt<'scope> for OutputStream<'scope, RecordBatch> {
+    fn score_columns(self, model: &PreparedColumns) -> OutputStream<'scope, ColumnScored> {
+        let prepared = model.clone();
+        // Loaded once per worker; should it fail now (memory), every batch is rejected with the
+        // reason rather than panicking.
+        let session = OnnxRuntime::get().and_then(|runtime| runtime.session(&prepared.model.bytes, &prepared.config.session)).map(|(session, _)| session).map_err(|e| e.to_string());
+        self.unary::<CapacityContainerBuilder<Vec<ColumnScored>>, _, _, _>(Pipeline, "ScoreColumns", move |_capability, _info| {
+            let mut scorer = ColumnScorer { prepared, session, schemas: None };
+            move |input, output| {
+                input.for_each(|capability, batches| {
+                    let mut scored = Vec::with_capacity(batches.len());
+                    for batch in batches.drain(..) {
+                        scorer.score(batch, &mut scored);
+                    }
+                    output.session(&capability).give_container(&mut scored);
+                });
+            }
+        })
+    }
+}
+
+/// One worker's half of the operator: its session and the schema of its last output.
+struct ColumnScorer {
+    prepared: PreparedColumns,
+    session: Result<Session, String>,
+    /// The last input schema and the output schema built for it: batches of one stream have
+    /// the same schema (most often the same `Arc`), so it is built once, not per batch.
+    schemas: Option<(SchemaRef, SchemaRef)>,
+}
+
+impl ColumnScorer {
+    /// Scores `batch` in slices of at most `max_batch` rows, appending the outcomes to `out`.
+    fn score(&mut self, batch: RecordBatch, out: &mut Vec<ColumnScored>) {
+        let max_batch = self.prepared.config.max_batch;
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let rows = max_batch.min(batch.num_rows() - start);
+            let slice = if rows == batch.num_rows() { batch.clone() } else { batch.slice(start, rows) };
+            self.score_slice(slice, out);
+            start += rows;
+        }
+    }
+
+    fn score_slice(&mut self, batch: RecordBatch, out: &mut Vec<ColumnScored>) {
+        let session = match &mut self.session {
+            Ok(session) => session,
+            Err(reason) => return out.push(reject(batch, format!("no ONNX Runtime session: {reason}"))),
+        };
+        let columns = match feature_columns(&self.prepared, &batch) {
+            Ok(columns) => columns,
+            Err(reason) => return out.push(reject(batch, reason)),
+        };
+        if !features_clean(&columns) {
+            drop(columns);
+            let bad = bad_rows(&self.prepared, &batch);
+            return self.split_off(batch, &bad, "a feature is null or not finite (features must be finite)", out);
+        }
+        match run(session, &self.prepared.inputs, &self.prepared.outputs, &columns, batch.num_rows()) {
+            Ok(outputs) => out.push(Ok(self.with_outputs(&batch, outputs))),
+            Err(batch_error) => {
+                drop(columns);
+                self.score_row_by_row(batch, batch_error, out);
+            }
+        }
+    }
+
+    /// Scores the rows `bad` does not mark and rejects those it does, with `reason`.
+    fn split_off(&mut self, batch: RecordBatch, bad: &BooleanArray, reason: &str, out: &mut Vec<ColumnScored>) {
+        let good = arrow::compute::not(bad).expect("a boolean array negates");
+        match (filter_record_batch(&batch, &good), filter_record_batch(&batch, bad)) {
+            (Ok(good_rows), Ok(bad_rows)) => {
+                if good_rows.num_rows() > 0 {
+                    self.score_slice(good_rows, out);
+                }
+                out.push(reject(bad_rows, reason.to_string()));
+            }
+            (Err(e), _) | (_, Err(e)) => out.push(reject(batch, format!("{reason}; and the batch could not be split: {e}"))),
+        }
+    }
+
+    /// A batch ONNX Runtime refused: each row is run alone, so that only its bad rows fail.
+    fn score_row_by_row(&mut self, batch: RecordBatch, batch_error: String, out: &mut Vec<ColumnScored>) {
+        if batch.num_rows() == 1 {
+            return out.push(reject(batch, format!("ONNX Runtime rejected the row: {batch_error}")));
+        }
+        let mut refused = Vec::with_capacity(batch.num_rows());
+        let mut reason = None;
+        for row in 0..batch.num_rows() {
+            let alone = batch.slice(row, 1);
+            let outcome = match (&mut self.session, feature_columns(&self.prepared, &alone)) {
+                (Ok(session), Ok(columns)) => run(session, &self.prepared.inputs, &self.prepared.outputs, &columns, 1).map(|_| ()),
+                (Err(e), _) => Err(e.clone()),
+                (_, Err(e)) => Err(e),
+            };
+            if let Err(e) = &outcome {
+                reason.get_or_insert_with(|| e.clone());
+            }
+            refused.push(outcome.is_err());
+        }
+        let reason = format!("ONNX Runtime rejected the row: {}", reason.unwrap_or(batch_error));
+        self.split_off(batch, &BooleanArray::from(refused), &reason, out);
+    }
+
+    /// `batch` with the output columns and the model version appended.
+    fn with_outputs(&mut self, batch: &RecordBatch, outputs: Vec<ArrayRef>) -> RecordBatch {
+        let schema = self.output_schema(batch.schema(), &outputs);
+        let mut columns = batch.columns().to_vec();
+        columns.extend(outputs);
+        columns.push(Arc::new(UInt64Array::from(vec![self.prepared.config.model_version; batch.num_rows()])));
+        RecordBatch::try_new(schema, columns).expect("the output schema is built from these columns")
+    }
+
+    fn output_schema(&mut self, input: SchemaRef, outputs: &[ArrayRef]) -> SchemaRef {
+        if let Some((seen, built)) = &self.schemas
+            && (Arc::ptr_eq(seen, &input) || seen == &input)
+            && built.fields().len() == input.fields().len() + outputs.len() + 1
+            && outputs.iter().zip(&built.fields()[input.fields().len()..]).all(|(column, field)| column.data_type() == field.data_type())
+        {
+            return built.clone();
+        }
+        let mut fields: Vec<Arc<Field>> = input.fields().iter().cloned().collect();
+        for ((_, name), column) in self.prepared.mapping.outputs.iter().zip(outputs) {
+            fields.push(Arc::new(Field::new(name, column.data_type().clone(), false)));
+        }
+        fields.push(Arc::new(Field::new(MODEL_VERSION_COLUMN, DataType::UInt64, false)));
+        let built = Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()));
+        self.schemas = Some((input, built.clone()));
+        built
+    }
+}
+
+fn reject(rows: RecordBatch, reason: String) -> ColumnScored {
+    Err(Box::new(ColumnRejection { rows, reason }))
+}
+
+/// A feature column, borrowed as the flat values of its `[rows, width]` tensor.
+enum FeatureColumn<'a> {
+    F32 { values: &'a [f32], nulls: bool },
+    I64 { values: &'a [i64], nulls: bool },
+}
+
+/// The batch's feature columns, in the order of the model inputs, checked against the prepared
+/// tensor types.
+fn feature_columns<'a>(prepared: &PreparedColumns, batch: &'a RecordBatch) -> Result<Vec<FeatureColumn<'a>>, String> {
+    let mut columns = Vec::with_capacity(prepared.inputs.len());
+    for ((_, name), spec) in prepared.mapping.inputs.iter().zip(&prepared.inputs) {
+        let column = batch.column_by_name(name).ok_or_else(|| format!("the batch has no column {name:?}"))?;
+        if tensor_type(column.data_type()) != Some((spec.kind, spec.width)) {
+            return Err(format!("column {name:?} is {}, the model's input {:?} needs {:?} × {}", column.data_type(), spec.name, spec.kind, spec.width));
+        }
+        columns.push(flat_values(column.as_ref(), spec.kind, spec.width, batch.num_rows()).ok_or_else(|| format!("column {name:?}: its values are shorter than its rows"))?);
+    }
+    Ok(columns)
+}
+
+/// The values of a `Float32` / `Int64` column or of a `FixedSizeList` of them, as the `[rows,
+/// width]` matrix they are (accounting for the column's offset when the batch is a slice).
+fn flat_values(column: &dyn Array, kind: ElementKind, width: usize, rows: usize) -> Option<FeatureColumn<'_>> {
+    let (values, start, nulls) = match column.as_any().downcast_ref::<FixedSizeListArray>() {
+        Some(list) => (list.values().as_ref(), if rows == 0 { 0 } else { list.value_offset_at(0) }, list.null_count() > 0 || list.values().null_count() > 0),
+        None => (column, 0, column.null_count() > 0),
+    };
+    let range = start..start + rows * width;
+    Some(match kind {
+        ElementKind::F32 => FeatureColumn::F32 { values: values.as_any().downcast_ref::<Float32Array>()?.values().get(range)?, nulls },
+        ElementKind::I64 => FeatureColumn::I64 { values: values.as_any().downcast_ref::<Int64Array>()?.values().get(range)?, nulls },
+    })
+}
+
+/// Whether every feature is present and every float feature finite: one vectorised pass over
+/// each float column, the common case.
+fn features_clean(columns: &[FeatureColumn<'_>]) -> bool {
+    columns.iter().all(|column| match column {
+        FeatureColumn::F32 { values, nulls } => !nulls && values.iter().fold(true, |ok, x| ok & x.is_finite()),
+        FeatureColumn::I64 { nulls, .. } => !nulls,
+    })
+}
+
+/// The rows of `batch` with a null or a non-finite float feature (the rare case: row by row).
+fn bad_rows(prepared: &PreparedColumns, batch: &RecordBatch) -> BooleanArray {
+    let rows = batch.num_rows();
+    let mut bad = vec![false; rows];
+    for ((_, name), spec) in prepared.mapping.inputs.iter().zip(&prepared.inputs) {
+        let Some(column) = batch.column_by_name(name) else { continue };
+        let width = spec.width;
+        let (values, start, list) = match column.as_any().downcast_ref::<FixedSizeListArray>() {
+            Some(list) => (list.values().as_ref(), if rows == 0 { 0 } else { list.value_offset_at(0) }, Some(list)),
+            None => (column.as_ref(), 0, None),
+        };
+        let floats = values.as_any().downcast_ref::<Float32Array>();
+        for (row, bad) in bad.iter_mut().enumerate() {
+            let cells = start + row * width..start + (row + 1) * width;
+            *bad |= list.is_some_and(|list| list.is_null(row))
+                || cells.clone().any(|cell| values.is_null(cell))
+                || floats.is_some_and(|floats| floats.values()[cells].iter().any(|x| !x.is_finite()));
+        }
+    }
+    BooleanArray::from(bad)
+}
+
+/// Runs the model on the feature columns of `rows` rows (read in place) and returns each
+/// output as a column.
+fn run(session: &mut Session, inputs: &[TensorSpec], outputs: &[TensorSpec], columns: &[FeatureColumn<'_>], rows: usize) -> Result<Vec<ArrayRef>, String> {
+    let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+    for (spec, column) in inputs.iter().zip(columns) {
+        let value: SessionInputValue<'_> = match column {
+            FeatureColumn::F32 { values, .. } => TensorRef::from_array_view(([rows, spec.width], *values)).map_err(|e| e.to_string())?.into(),
+            FeatureColumn::I64 { values, .. } => TensorRef::from_array_view(([rows, spec.width], *values)).map_err(|e| e.to_string())?.into(),
+        };
+        values.push((Cow::Borrowed(spec.name.as_str()), value));
+    }
+    let results = session.run(values).map_err(|e| e.to_string())?;
+    let mut columns = Vec::with_capacity(outputs.len());
+    for spec in outputs {
+        let value = results.get(&spec.name).ok_or_else(|| format!("the model did not return output {:?}", spec.name))?;
+        let (_shape, data) = value.try_extract_tensor::<f32>().map_err(|e| format!("output {:?}: {e}", spec.name))?;
+        if rows == 0 || data.len() % rows != 0 {
+            return Err(format!("output {:?} has {} values for {rows} rows", spec.name, data.len()));
+        }
+        let width = data.len() / rows;
+        let scores = Float32Array::from(data.to_vec());
+        let column: ArrayRef = if width == 1 {
+            Arc::new(scores)
+        } else {
+            let item = Arc::new(Field::new("item", DataType::Float32, false));
+            Arc::new(FixedSizeListArray::try_new(item, width as i32, Arc::new(scores), None).map_err(|e| e.to_string())?)
+        };
+        columns.push(column);
+    }
+    Ok(columns)
+}
