@@ -19,7 +19,7 @@ use weir::operators::ort::session::Session;
 use weir::operators::ort::value::TensorRef;
 use weir::operators::runtime::{OnnxRuntime, SessionOptions};
 use weir::operators::score::*;
-use weir::operators::score_columns::{ColumnMapping, PreparedColumns, ScoreColumnsExt};
+use weir::operators::score_columns::{ColumnMapping, ColumnScored, PreparedColumns, ScoreColumnsExt};
 use weir::pipelines::clickstream::generate::{GenConfig, Generator};
 use weir::pipelines::ctr_score::{CtrFeatures, CtrInput, CtrScore, ctr_score};
 use weir::prelude::*;
@@ -167,29 +167,41 @@ fn operator_run(prepared: &PreparedModel, rows: &[Row], batch: usize) -> Timing 
     let tick_of = |row: usize| (row / ROWS_PER_TICK) as u64 + 1;
     let batches: Vec<Vec<Timed<Row>>> = rows.chunks(batch).enumerate().map(|(i, c)| c.iter().map(|r| Timed::new(tick_of(i * batch) as i64, r.clone())).collect()).collect();
     let prepared = prepared.clone();
-    let total = rows.len();
+    time_operator(batches, batch, rows.len(), |_| 1, move |stream| stream.score(&prepared, RowMapping))
+}
+
+/// Feeds `batches` (one container each, of `batch` rows) to the stream `operator` builds, in a
+/// one-worker dataflow, the tick advancing every [`ROWS_PER_TICK`] rows with one worker step
+/// per tick; times it until the probe has seen everything, and checks that the outputs hold
+/// all `total` rows (`rows_of` counts an output's rows: counted per container, as the raw
+/// loop does no work per output row either).
+fn time_operator<I, O>(batches: Vec<Vec<I>>, batch: usize, total: usize, rows_of: fn(&O) -> usize, operator: impl for<'s> FnOnce(OutputStream<'s, I>) -> OutputStream<'s, O> + Send + Sync + 'static) -> Timing
+where
+    I: Clone + Send + Sync + 'static,
+    O: Clone + 'static,
+{
+    let tick_of = |row: usize| (row / ROWS_PER_TICK) as u64 + 1;
     weir_engine::timely::execute_directly(move |worker| {
         let counter = std::rc::Rc::new(std::cell::Cell::new(0usize));
         let seen = counter.clone();
         let (mut input, probe) = worker.dataflow::<Tick, _, _>(|scope| {
-            let (input, stream) = scope.new_input::<Vec<Timed<Row>>>();
-            // Counted per container: the raw loop does no work per output row either.
-            let scored = stream.score(&prepared, RowMapping).inspect_core(move |event| {
+            let (input, stream) = scope.new_input::<Vec<I>>();
+            let outputs = operator(stream).inspect_core(move |event| {
                 if let Ok((_, container)) = event {
-                    seen.set(seen.get() + container.len());
+                    seen.set(seen.get() + container.iter().map(rows_of).sum::<usize>());
                 }
             });
-            let (probe, _) = scored.probe();
+            let (probe, _) = outputs.probe();
             (input, probe)
         });
         let (started, cpu) = (Instant::now(), thread_cpu());
-        for (i, mut batch_rows) in batches.into_iter().enumerate() {
+        for (i, mut container) in batches.into_iter().enumerate() {
             let tick = tick_of(i * batch);
             if tick != *input.time() {
                 input.advance_to(tick);
                 worker.step();
             }
-            input.send_batch(&mut batch_rows);
+            input.send_batch(&mut container);
         }
         drop(input);
         while !probe.done() {
@@ -227,42 +239,13 @@ fn column_mapping() -> ColumnMapping {
 /// copying, so otherwise the timing would include freeing the input, which the raw loop's
 /// does not.
 fn columns_run(prepared: &PreparedColumns, rows: &[Row], batch: usize) -> Timing {
-    let tick_of = |row: usize| (row / ROWS_PER_TICK) as u64 + 1;
     let batches = record_batches(rows, batch);
     let inputs_alive = batches.clone();
     let prepared = prepared.clone();
-    let total = rows.len();
-    weir_engine::timely::execute_directly(move |worker| {
-        let counter = std::rc::Rc::new(std::cell::Cell::new(0usize));
-        let seen = counter.clone();
-        let (mut input, probe) = worker.dataflow::<Tick, _, _>(|scope| {
-            let (input, stream) = scope.new_input::<Vec<arrow::array::RecordBatch>>();
-            let scored = stream.score_columns(&prepared).inspect_core(move |event| {
-                if let Ok((_, container)) = event {
-                    seen.set(seen.get() + container.iter().map(|r| r.as_ref().map_or(0, |b| b.num_rows())).sum::<usize>());
-                }
-            });
-            let (probe, _) = scored.probe();
-            (input, probe)
-        });
-        let (started, cpu) = (Instant::now(), thread_cpu());
-        for (i, record_batch) in batches.into_iter().enumerate() {
-            let tick = tick_of(i * batch);
-            if tick != *input.time() {
-                input.advance_to(tick);
-                worker.step();
-            }
-            input.send(record_batch);
-        }
-        drop(input);
-        while !probe.done() {
-            worker.step();
-        }
-        let timing = Timing { wall: started.elapsed().as_secs_f64(), cpu: thread_cpu() - cpu };
-        assert_eq!(counter.get(), total, "every row scored");
-        drop(inputs_alive);
-        timing
-    })
+    let rows_of = |scored: &ColumnScored| scored.as_ref().map_or(0, |b| b.num_rows());
+    let timing = time_operator(batches.into_iter().map(|b| vec![b]).collect(), batch, rows.len(), rows_of, move |stream| stream.score_columns(&prepared));
+    drop(inputs_alive);
+    timing
 }
 
 fn operator_vs_raw() {

@@ -193,7 +193,7 @@ impl<'scope> ScoreColumnsExt<'scope> for OutputStream<'scope, RecordBatch> {
         // reason rather than panicking.
         let session = OnnxRuntime::get().and_then(|runtime| runtime.session(&prepared.model.bytes, &prepared.config.session)).map(|(session, _)| session).map_err(|e| e.to_string());
         self.unary::<CapacityContainerBuilder<Vec<ColumnScored>>, _, _, _>(Pipeline, "ScoreColumns", move |_capability, _info| {
-            let mut scorer = ColumnScorer { prepared, session, schemas: None };
+            let mut scorer = ColumnScorer { prepared, session, schemas: None, versions: Arc::new(UInt64Array::from(Vec::<u64>::new())) };
             move |input, output| {
                 input.for_each(|capability, batches| {
                     let mut scored = Vec::with_capacity(batches.len());
@@ -214,6 +214,8 @@ struct ColumnScorer {
     /// The last input schema and the output schema built for it: batches of one stream have
     /// the same schema (most often the same `Arc`), so it is built once, not per batch.
     schemas: Option<(SchemaRef, SchemaRef)>,
+    /// The model version column, sliced for each batch ([`ColumnScorer::version_column`]).
+    versions: ArrayRef,
 }
 
 impl ColumnScorer {
@@ -292,10 +294,20 @@ impl ColumnScorer {
     /// `batch` with the output columns and the model version appended.
     fn with_outputs(&mut self, batch: &RecordBatch, outputs: Vec<ArrayRef>) -> RecordBatch {
         let schema = self.output_schema(batch.schema(), &outputs);
-        let mut columns = batch.columns().to_vec();
+        let mut columns = Vec::with_capacity(batch.num_columns() + outputs.len() + 1);
+        columns.extend_from_slice(batch.columns());
         columns.extend(outputs);
-        columns.push(Arc::new(UInt64Array::from(vec![self.prepared.config.model_version; batch.num_rows()])));
+        columns.push(self.version_column(batch.num_rows()));
         RecordBatch::try_new(schema, columns).expect("the output schema is built from these columns")
+    }
+
+    /// The model version, `rows` times: a slice of one column built once (and grown when a
+    /// batch is longer), so no batch pays for a column of its own.
+    fn version_column(&mut self, rows: usize) -> ArrayRef {
+        if self.versions.len() < rows {
+            self.versions = Arc::new(UInt64Array::from(vec![self.prepared.config.model_version; rows.max(self.prepared.config.max_batch)]));
+        }
+        self.versions.slice(0, rows)
     }
 
     fn output_schema(&mut self, input: SchemaRef, outputs: &[ArrayRef]) -> SchemaRef {
