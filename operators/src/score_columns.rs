@@ -222,11 +222,14 @@ impl ColumnScorer {
     /// Scores `batch` in slices of at most `max_batch` rows, appending the outcomes to `out`.
     fn score(&mut self, batch: RecordBatch, out: &mut Vec<ColumnScored>) {
         let max_batch = self.prepared.config.max_batch;
+        if batch.num_rows() <= max_batch {
+            // Whole: no slice, not even a clone (which would copy the column list).
+            return self.score_slice(batch, out);
+        }
         let mut start = 0;
         while start < batch.num_rows() {
             let rows = max_batch.min(batch.num_rows() - start);
-            let slice = if rows == batch.num_rows() { batch.clone() } else { batch.slice(start, rows) };
-            self.score_slice(slice, out);
+            self.score_slice(batch.slice(start, rows), out);
             start += rows;
         }
     }
@@ -301,13 +304,14 @@ impl ColumnScorer {
         RecordBatch::try_new(schema, columns).expect("the output schema is built from these columns")
     }
 
-    /// The model version, `rows` times: a slice of one column built once (and grown when a
-    /// batch is longer), so no batch pays for a column of its own.
+    /// The model version, `rows` times. Batches mostly come in one size, so the column of the
+    /// last size is kept and shared by every batch of that size (a reference count, not a
+    /// column per batch).
     fn version_column(&mut self, rows: usize) -> ArrayRef {
-        if self.versions.len() < rows {
-            self.versions = Arc::new(UInt64Array::from(vec![self.prepared.config.model_version; rows.max(self.prepared.config.max_batch)]));
+        if self.versions.len() != rows {
+            self.versions = Arc::new(UInt64Array::from(vec![self.prepared.config.model_version; rows]));
         }
-        self.versions.slice(0, rows)
+        self.versions.clone()
     }
 
     fn output_schema(&mut self, input: SchemaRef, outputs: &[ArrayRef]) -> SchemaRef {
