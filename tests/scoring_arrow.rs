@@ -211,3 +211,57 @@ fn a_schema_that_does_not_fit_the_model_is_a_build_time_error() {
     let clash = ColumnMapping::new().input("sparse", "sparse").input("dense", "dense").output("p_click", "id");
     assert!(prepare(clash, (*schema()).clone()).contains("already has"));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever the batch sizes, `max_batch` and which rows are bad (a NaN, a null list, an
+    /// index ONNX Runtime refuses): every row comes out exactly once, scored like the Python
+    /// reference or rejected with the reason that fits it.
+    #[test]
+    fn every_row_comes_out_once_whatever_the_batches(
+        max_batch in 1usize..12,
+        bad in proptest::collection::vec(0u8..12, 37),
+        cuts in proptest::collection::vec(1usize..15, 1..8),
+    ) {
+        let fixture = fixture();
+        let (mut sparse, mut dense) = (fixture.sparse.clone(), fixture.dense.clone());
+        let mut valid = BooleanBufferBuilder::new(fixture.rows);
+        for (row, kind) in bad.iter().enumerate() {
+            match kind {
+                0 => dense[row * 4 + 3] = f32::NAN,
+                1 => sparse[row * 4 + 2] = 1_000_000,
+                _ => {}
+            }
+            valid.append(*kind != 2);
+        }
+        let whole = fixture_batch(sparse, dense, Some(NullBuffer::new(valid.finish())));
+        // Cut the rows into consecutive slices of the drawn lengths (the last one takes the rest).
+        let mut batches = Vec::new();
+        let mut start = 0;
+        for cut in cuts.iter().chain(std::iter::once(&fixture.rows)) {
+            let length = (*cut).min(fixture.rows - start);
+            if length > 0 {
+                batches.push(whole.slice(start, length));
+            }
+            start += length;
+        }
+        let results = score_batches(&prepare(max_batch), batches);
+
+        let mut seen: Vec<i64> = scored_rows(&results).iter().map(|(id, _, _)| *id).collect();
+        for (id, score, _) in scored_rows(&results) {
+            proptest::prop_assert!(bad[id as usize] > 2, "row {} should have been rejected", id);
+            proptest::prop_assert!((score - fixture.expected["ctr_mlp"][id as usize]).abs() <= 1e-5);
+        }
+        for rejection in results.iter().filter_map(|r| r.as_ref().err()) {
+            let ids = rejection.rows.column_by_name("id").unwrap().as_any().downcast_ref::<Int64Array>().unwrap();
+            for id in ids.values() {
+                let expected = if bad[*id as usize] == 1 { "ONNX Runtime rejected the row" } else { "null or not finite" };
+                proptest::prop_assert!(bad[*id as usize] <= 2 && rejection.reason.contains(expected), "row {}: {}", id, rejection.reason);
+                seen.push(*id);
+            }
+        }
+        seen.sort();
+        proptest::prop_assert_eq!(seen, (0..fixture.rows as i64).collect::<Vec<_>>(), "every row once");
+    }
+}
