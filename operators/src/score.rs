@@ -239,7 +239,7 @@ impl Default for ScoreConfig {
 }
 
 impl ScoreConfig {
-    fn check(&self) -> Result<(), ScoreError> {
+    pub(crate) fn check(&self) -> Result<(), ScoreError> {
         if self.max_batch == 0 {
             return Err(ScoreError::Config("max_batch must be at least 1".into()));
         }
@@ -427,7 +427,7 @@ impl InputBuffers {
 /// Whether every value is finite, without stopping at each one: the common all-finite case
 /// takes one branch, not one per value.
 #[inline]
-fn all_finite(values: &[f32]) -> bool {
+pub(crate) fn all_finite(values: &[f32]) -> bool {
     values.iter().fold(true, |ok, x| ok & x.is_finite())
 }
 
@@ -435,6 +435,41 @@ fn all_finite(values: &[f32]) -> bool {
 fn non_finite_reason(values: &[f32], input: &str) -> String {
     let position = values.iter().position(|x| !x.is_finite()).unwrap_or(0);
     format!("feature {} of input {:?} is {} (features must be finite)", position, input, values[position])
+}
+
+/// The values of one input tensor, `[rows, width]` row-major, borrowed.
+#[derive(Clone, Copy)]
+pub(crate) enum InputValues<'a> {
+    F32(&'a [f32]),
+    I64(&'a [i64]),
+}
+
+/// Runs `session` on `rows` rows of `inputs` (one per spec of `input_specs`, in order, read in
+/// place) and hands each output of `output_specs` to `read` as its flat `float32` values: the
+/// ONNX Runtime call every scorer shares, whatever holds its inputs and takes its outputs.
+pub(crate) fn run_session<'a>(
+    session: &mut Session,
+    input_specs: &[TensorSpec],
+    inputs: impl IntoIterator<Item = InputValues<'a>>,
+    output_specs: &[TensorSpec],
+    rows: usize,
+    mut read: impl FnMut(usize, &TensorSpec, &[f32]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(input_specs.len());
+    for (spec, input) in input_specs.iter().zip(inputs) {
+        let value: SessionInputValue<'_> = match input {
+            InputValues::F32(values) => TensorRef::from_array_view(([rows, spec.width], values)).map_err(|e| e.to_string())?.into(),
+            InputValues::I64(values) => TensorRef::from_array_view(([rows, spec.width], values)).map_err(|e| e.to_string())?.into(),
+        };
+        values.push((Cow::Borrowed(spec.name.as_str()), value));
+    }
+    let results = session.run(values).map_err(|e| e.to_string())?;
+    for (index, spec) in output_specs.iter().enumerate() {
+        let value = results.get(&spec.name).ok_or_else(|| format!("the model did not return output {:?}", spec.name))?;
+        let (_shape, data) = value.try_extract_tensor::<f32>().map_err(|e| format!("output {:?}: {e}", spec.name))?;
+        read(index, spec, data)?;
+    }
+    Ok(())
 }
 
 /// Runs rows `start..start + rows` of `buffers` through `session`, copying the outputs into
@@ -448,25 +483,20 @@ fn run_rows(
     start: usize,
     rows: usize,
 ) -> Result<(), String> {
-    let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
-    for (spec, slot) in inputs.iter().zip(&buffers.slots) {
+    let values = buffers.slots.iter().map(|slot| {
         let range = start * slot.width..(start + rows) * slot.width;
-        let value: SessionInputValue<'_> = match slot.kind {
-            ElementKind::F32 => TensorRef::from_array_view(([rows, slot.width], &buffers.f32[slot.buffer][range])).map_err(|e| e.to_string())?.into(),
-            ElementKind::I64 => TensorRef::from_array_view(([rows, slot.width], &buffers.i64[slot.buffer][range])).map_err(|e| e.to_string())?.into(),
-        };
-        values.push((Cow::Borrowed(spec.name.as_str()), value));
-    }
-    let results = session.run(values).map_err(|e| e.to_string())?;
-    for (spec, out) in output_specs.iter().zip(outputs.iter_mut()) {
-        let value = results.get(&spec.name).ok_or_else(|| format!("the model did not return output {:?}", spec.name))?;
-        let (_shape, data) = value.try_extract_tensor::<f32>().map_err(|e| format!("output {:?}: {e}", spec.name))?;
+        match slot.kind {
+            ElementKind::F32 => InputValues::F32(&buffers.f32[slot.buffer][range]),
+            ElementKind::I64 => InputValues::I64(&buffers.i64[slot.buffer][range]),
+        }
+    });
+    run_session(session, inputs, values, output_specs, rows, |index, spec, data| {
         if data.len() != rows * spec.width {
             return Err(format!("output {:?} has {} values for {rows} rows of width {}", spec.name, data.len(), spec.width));
         }
-        out.extend_from_slice(data);
-    }
-    Ok(())
+        outputs[index].extend_from_slice(data);
+        Ok(())
+    })
 }
 
 /// A mapping with its input and output tensors and their buffers, the part every scorer

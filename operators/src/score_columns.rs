@@ -26,7 +26,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use arrow::array::{FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
+//! use arrow::array::{FixedSizeListArray, Float32Array, RecordBatch};
 //! use arrow::datatypes::{DataType, Field, Schema};
 //! use timely::dataflow::operators::{Inspect, ToStream};
 //! use weir_operators::score::{OnnxModel, ScoreConfig};
@@ -52,21 +52,20 @@
 //! });
 //! ```
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Int64Array, RecordBatch, UInt64Array};
+use arrow::array::{Array, ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, RecordBatch, UInt64Array};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use ort::session::{Session, SessionInputValue};
-use ort::value::TensorRef;
+use arrow::datatypes::{DataType, Field, Float32Type, Int64Type, Schema, SchemaRef};
+use ort::session::Session;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use weir_engine::record::OutputStream;
 
+use crate::arrow_tensor::column_matrix;
 use crate::runtime::{ActiveDevice, OnnxRuntime};
-use crate::score::{ElementKind, OnnxModel, ScoreConfig, ScoreError, TensorSpec, check_signature};
+use crate::score::{ElementKind, InputValues, OnnxModel, ScoreConfig, ScoreError, TensorSpec, all_finite, check_signature, run_session};
 
 /// The name of the column that carries the version of the model that scored each row.
 pub const MODEL_VERSION_COLUMN: &str = "model_version";
@@ -126,9 +125,7 @@ impl PreparedColumns {
     /// Loads `model` once, resolves the device, and checks that the columns `mapping` names
     /// exist in `schema` with tensor types, and that the model's inputs and outputs match them.
     pub fn prepare(model: &OnnxModel, mapping: &ColumnMapping, schema: &Schema, config: &ScoreConfig) -> Result<Self, ScoreError> {
-        if config.max_batch == 0 {
-            return Err(ScoreError::Config("max_batch must be at least 1".into()));
-        }
+        config.check()?;
         let mismatch = |reason: String| ScoreError::Mismatch { model: model.name.clone(), reason };
         let mut inputs = Vec::with_capacity(mapping.inputs.len());
         for (tensor, column) in &mapping.inputs {
@@ -338,9 +335,9 @@ fn reject(rows: RecordBatch, reason: String) -> ColumnScored {
 }
 
 /// A feature column, borrowed as the flat values of its `[rows, width]` tensor.
-enum FeatureColumn<'a> {
-    F32 { values: &'a [f32], nulls: bool },
-    I64 { values: &'a [i64], nulls: bool },
+struct FeatureColumn<'a> {
+    values: InputValues<'a>,
+    nulls: bool,
 }
 
 /// The batch's feature columns, in the order of the model inputs, checked against the prepared
@@ -352,51 +349,40 @@ fn feature_columns<'a>(prepared: &PreparedColumns, batch: &'a RecordBatch) -> Re
         if tensor_type(column.data_type()) != Some((spec.kind, spec.width)) {
             return Err(format!("column {name:?} is {}, the model's input {:?} needs {:?} × {}", column.data_type(), spec.name, spec.kind, spec.width));
         }
-        columns.push(flat_values(column.as_ref(), spec.kind, spec.width, batch.num_rows()).ok_or_else(|| format!("column {name:?}: its values are shorter than its rows"))?);
+        let in_column = |e: String| format!("column {name:?}: {e}");
+        columns.push(match spec.kind {
+            ElementKind::F32 => column_matrix::<Float32Type>(column.as_ref()).map(|m| FeatureColumn { values: InputValues::F32(m.values), nulls: m.has_nulls }),
+            ElementKind::I64 => column_matrix::<Int64Type>(column.as_ref()).map(|m| FeatureColumn { values: InputValues::I64(m.values), nulls: m.has_nulls }),
+        }
+        .map_err(in_column)?);
     }
     Ok(columns)
-}
-
-/// The values of a `Float32` / `Int64` column or of a `FixedSizeList` of them, as the `[rows,
-/// width]` matrix they are (accounting for the column's offset when the batch is a slice).
-fn flat_values(column: &dyn Array, kind: ElementKind, width: usize, rows: usize) -> Option<FeatureColumn<'_>> {
-    let (values, start, nulls) = match column.as_any().downcast_ref::<FixedSizeListArray>() {
-        Some(list) => (list.values().as_ref(), if rows == 0 { 0 } else { list.value_offset_at(0) }, list.null_count() > 0 || list.values().null_count() > 0),
-        None => (column, 0, column.null_count() > 0),
-    };
-    let range = start..start + rows * width;
-    Some(match kind {
-        ElementKind::F32 => FeatureColumn::F32 { values: values.as_any().downcast_ref::<Float32Array>()?.values().get(range)?, nulls },
-        ElementKind::I64 => FeatureColumn::I64 { values: values.as_any().downcast_ref::<Int64Array>()?.values().get(range)?, nulls },
-    })
 }
 
 /// Whether every feature is present and every float feature finite: one vectorised pass over
 /// each float column, the common case.
 fn features_clean(columns: &[FeatureColumn<'_>]) -> bool {
-    columns.iter().all(|column| match column {
-        FeatureColumn::F32 { values, nulls } => !nulls && values.iter().fold(true, |ok, x| ok & x.is_finite()),
-        FeatureColumn::I64 { nulls, .. } => !nulls,
+    columns.iter().all(|column| {
+        !column.nulls
+            && match column.values {
+                InputValues::F32(values) => all_finite(values),
+                InputValues::I64(_) => true,
+            }
     })
 }
 
 /// The rows of `batch` with a null or a non-finite float feature (the rare case: row by row).
 fn bad_rows(prepared: &PreparedColumns, batch: &RecordBatch) -> BooleanArray {
-    let rows = batch.num_rows();
-    let mut bad = vec![false; rows];
+    let mut bad = vec![false; batch.num_rows()];
     for ((_, name), spec) in prepared.mapping.inputs.iter().zip(&prepared.inputs) {
         let Some(column) = batch.column_by_name(name) else { continue };
-        let width = spec.width;
-        let (values, start, list) = match column.as_any().downcast_ref::<FixedSizeListArray>() {
-            Some(list) => (list.values().as_ref(), if rows == 0 { 0 } else { list.value_offset_at(0) }, Some(list)),
-            None => (column.as_ref(), 0, None),
-        };
-        let floats = values.as_any().downcast_ref::<Float32Array>();
+        let list = column.as_any().downcast_ref::<FixedSizeListArray>();
+        let floats = if spec.kind == ElementKind::F32 { column_matrix::<Float32Type>(column.as_ref()).ok() } else { None };
         for (row, bad) in bad.iter_mut().enumerate() {
-            let cells = start + row * width..start + (row + 1) * width;
-            *bad |= list.is_some_and(|list| list.is_null(row))
-                || cells.clone().any(|cell| values.is_null(cell))
-                || floats.is_some_and(|floats| floats.values()[cells].iter().any(|x| !x.is_finite()));
+            *bad |= match list {
+                Some(list) => list.is_null(row) || list.value(row).null_count() > 0,
+                None => column.is_null(row),
+            } || floats.is_some_and(|m| !all_finite(&m.values[row * m.width..(row + 1) * m.width]));
         }
     }
     BooleanArray::from(bad)
@@ -405,19 +391,8 @@ fn bad_rows(prepared: &PreparedColumns, batch: &RecordBatch) -> BooleanArray {
 /// Runs the model on the feature columns of `rows` rows (read in place) and returns each
 /// output as a column.
 fn run(session: &mut Session, inputs: &[TensorSpec], outputs: &[TensorSpec], columns: &[FeatureColumn<'_>], rows: usize) -> Result<Vec<ArrayRef>, String> {
-    let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
-    for (spec, column) in inputs.iter().zip(columns) {
-        let value: SessionInputValue<'_> = match column {
-            FeatureColumn::F32 { values, .. } => TensorRef::from_array_view(([rows, spec.width], *values)).map_err(|e| e.to_string())?.into(),
-            FeatureColumn::I64 { values, .. } => TensorRef::from_array_view(([rows, spec.width], *values)).map_err(|e| e.to_string())?.into(),
-        };
-        values.push((Cow::Borrowed(spec.name.as_str()), value));
-    }
-    let results = session.run(values).map_err(|e| e.to_string())?;
-    let mut columns = Vec::with_capacity(outputs.len());
-    for spec in outputs {
-        let value = results.get(&spec.name).ok_or_else(|| format!("the model did not return output {:?}", spec.name))?;
-        let (_shape, data) = value.try_extract_tensor::<f32>().map_err(|e| format!("output {:?}: {e}", spec.name))?;
+    let mut scored = Vec::with_capacity(outputs.len());
+    run_session(session, inputs, columns.iter().map(|column| column.values), outputs, rows, |_, spec, data| {
         if rows == 0 || data.len() % rows != 0 {
             return Err(format!("output {:?} has {} values for {rows} rows", spec.name, data.len()));
         }
@@ -429,7 +404,8 @@ fn run(session: &mut Session, inputs: &[TensorSpec], outputs: &[TensorSpec], col
             let item = Arc::new(Field::new("item", DataType::Float32, false));
             Arc::new(FixedSizeListArray::try_new(item, width as i32, Arc::new(scores), None).map_err(|e| e.to_string())?)
         };
-        columns.push(column);
-    }
-    Ok(columns)
+        scored.push(column);
+        Ok(())
+    })?;
+    Ok(scored)
 }
