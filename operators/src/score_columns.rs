@@ -26,7 +26,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use arrow::array::{FixedSizeListArray, Float32Array, RecordBatch};
+//! use arrow::array::{FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
 //! use arrow::datatypes::{DataType, Field, Schema};
 //! use timely::dataflow::operators::{Inspect, ToStream};
 //! use weir_operators::score::{OnnxModel, ScoreConfig};
