@@ -192,6 +192,29 @@ fn a_batch_without_the_feature_columns_is_rejected_whole() {
     assert!(rejection.reason.contains("no column \"dense\""), "{}", rejection.reason);
 }
 
+/// The scorer remembers where the feature columns of the last schema are: a stream whose
+/// schema changes (columns reordered, one dropped, then back) must be read by name each time.
+#[test]
+fn batches_whose_schema_changes_are_each_read_by_column_name() {
+    let fixture = fixture();
+    let batch = fixture_batch(fixture.sparse[..40].to_vec(), fixture.dense[..40].to_vec(), None);
+    let reordered = batch.project(&[2, 0, 1]).unwrap(); // dense, id, sparse
+    let without_dense = batch.slice(0, 3).project(&[0, 1]).unwrap();
+    let inputs = vec![batch.slice(0, 4), reordered.slice(4, 3), without_dense, batch.slice(7, 3), reordered.slice(0, 2)];
+    let results = score_batches(&prepare(1024), inputs);
+    assert_eq!(results.len(), 5);
+    assert!(results[2].as_ref().is_err_and(|r| r.reason.contains("no column \"dense\"")), "the batch without its dense column is rejected");
+    let names = |i: usize| results[i].as_ref().unwrap().schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+    assert_eq!(names(1), ["dense", "id", "sparse", "p_click", MODEL_VERSION_COLUMN]);
+    assert_eq!(names(3), ["id", "sparse", "dense", "p_click", MODEL_VERSION_COLUMN]);
+    let rows = scored_rows(&results);
+    assert_eq!(rows.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(), [0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (id, score, _) in rows {
+        let expected = fixture.expected["ctr_mlp"][id as usize];
+        assert!((score - expected).abs() <= 1e-5, "row {id}: {score} vs {expected}");
+    }
+}
+
 #[test]
 fn a_schema_that_does_not_fit_the_model_is_a_build_time_error() {
     let model = OnnxModel::from_file(format!("{ROOT}/models/ctr/ctr_mlp.onnx")).unwrap();

@@ -190,7 +190,7 @@ impl<'scope> ScoreColumnsExt<'scope> for OutputStream<'scope, RecordBatch> {
         // reason rather than panicking.
         let session = OnnxRuntime::get().and_then(|runtime| runtime.session(&prepared.model.bytes, &prepared.config.session)).map(|(session, _)| session).map_err(|e| e.to_string());
         self.unary::<CapacityContainerBuilder<Vec<ColumnScored>>, _, _, _>(Pipeline, "ScoreColumns", move |_capability, _info| {
-            let mut scorer = ColumnScorer { prepared, session, schemas: None, versions: Arc::new(UInt64Array::from(Vec::<u64>::new())) };
+            let mut scorer = ColumnScorer { prepared, session, layout: None, versions: Arc::new(UInt64Array::from(Vec::<u64>::new())) };
             move |input, output| {
                 input.for_each(|capability, batches| {
                     let mut scored = Vec::with_capacity(batches.len());
@@ -204,15 +204,47 @@ impl<'scope> ScoreColumnsExt<'scope> for OutputStream<'scope, RecordBatch> {
     }
 }
 
-/// One worker's half of the operator: its session and the schema of its last output.
+/// One worker's half of the operator: its session and what it learnt of the last schema.
 struct ColumnScorer {
     prepared: PreparedColumns,
     session: Result<Session, String>,
-    /// The last input schema and the output schema built for it: batches of one stream have
-    /// the same schema (most often the same `Arc`), so it is built once, not per batch.
-    schemas: Option<(SchemaRef, SchemaRef)>,
+    /// Where the feature columns of the last input schema are, and its output schema: batches
+    /// of one stream have the same schema (most often the same `Arc`), so the columns are
+    /// looked up by name and the output schema built once, not for every batch.
+    layout: Option<Layout>,
     /// The model version column, sliced for each batch ([`ColumnScorer::version_column`]).
     versions: ArrayRef,
+}
+
+/// What the scorer knows of one input schema.
+struct Layout {
+    input: SchemaRef,
+    /// The index of each model input's column, in the order of the model inputs; their types
+    /// were checked against the model's tensors.
+    features: Vec<usize>,
+    /// The output schema, built when the first batch of this schema is scored (it needs the
+    /// types of the output columns).
+    output: Option<SchemaRef>,
+}
+
+impl Layout {
+    /// Finds the mapping's columns in `input` and checks that they are the tensors the model
+    /// takes.
+    fn of(prepared: &PreparedColumns, input: &SchemaRef) -> Result<Self, String> {
+        let mut features = Vec::with_capacity(prepared.inputs.len());
+        for ((_, name), spec) in prepared.mapping.inputs.iter().zip(&prepared.inputs) {
+            let (index, field) = input.column_with_name(name).ok_or_else(|| format!("the batch has no column {name:?}"))?;
+            if tensor_type(field.data_type()) != Some((spec.kind, spec.width)) {
+                return Err(format!("column {name:?} is {}, the model's input {:?} needs {:?} × {}", field.data_type(), spec.name, spec.kind, spec.width));
+            }
+            features.push(index);
+        }
+        Ok(Layout { input: input.clone(), features, output: None })
+    }
+
+    fn fits(&self, input: &SchemaRef) -> bool {
+        Arc::ptr_eq(&self.input, input) || self.input == *input
+    }
 }
 
 impl ColumnScorer {
@@ -232,11 +264,10 @@ impl ColumnScorer {
     }
 
     fn score_slice(&mut self, batch: RecordBatch, out: &mut Vec<ColumnScored>) {
-        let session = match &mut self.session {
-            Ok(session) => session,
-            Err(reason) => return out.push(reject(batch, format!("no ONNX Runtime session: {reason}"))),
-        };
-        let columns = match feature_columns(&self.prepared, &batch) {
+        if let Err(reason) = &self.session {
+            return out.push(reject(batch, format!("no ONNX Runtime session: {reason}")));
+        }
+        let columns = match layout(&mut self.layout, &self.prepared, batch.schema_ref()).and_then(|layout| feature_columns(&self.prepared, &layout.features, &batch)) {
             Ok(columns) => columns,
             Err(reason) => return out.push(reject(batch, reason)),
         };
@@ -245,6 +276,7 @@ impl ColumnScorer {
             let bad = bad_rows(&self.prepared, &batch);
             return self.split_off(batch, &bad, "a feature is null or not finite (features must be finite)", out);
         }
+        let session = self.session.as_mut().expect("checked above");
         match run(session, &self.prepared.inputs, &self.prepared.outputs, &columns, batch.num_rows()) {
             Ok(outputs) => out.push(Ok(self.with_outputs(&batch, outputs))),
             Err(batch_error) => {
@@ -277,7 +309,8 @@ impl ColumnScorer {
         let mut reason = None;
         for row in 0..batch.num_rows() {
             let alone = batch.slice(row, 1);
-            let outcome = match (&mut self.session, feature_columns(&self.prepared, &alone)) {
+            let columns = layout(&mut self.layout, &self.prepared, alone.schema_ref()).and_then(|layout| feature_columns(&self.prepared, &layout.features, &alone));
+            let outcome = match (&mut self.session, columns) {
                 (Ok(session), Ok(columns)) => run(session, &self.prepared.inputs, &self.prepared.outputs, &columns, 1).map(|_| ()),
                 (Err(e), _) => Err(e.clone()),
                 (_, Err(e)) => Err(e),
@@ -293,12 +326,18 @@ impl ColumnScorer {
 
     /// `batch` with the output columns and the model version appended.
     fn with_outputs(&mut self, batch: &RecordBatch, outputs: Vec<ArrayRef>) -> RecordBatch {
-        let schema = self.output_schema(batch.schema(), &outputs);
+        let schema = self.output_schema(batch.schema_ref(), &outputs);
         let mut columns = Vec::with_capacity(batch.num_columns() + outputs.len() + 1);
         columns.extend_from_slice(batch.columns());
         columns.extend(outputs);
         columns.push(self.version_column(batch.num_rows()));
-        RecordBatch::try_new(schema, columns).expect("the output schema is built from these columns")
+        debug_assert!(RecordBatch::try_new(schema.clone(), columns.clone()).is_ok());
+        // SAFETY: the checks of `RecordBatch::try_new` hold by construction, and are not paid
+        // again for every batch: the input columns are those of a valid batch whose schema
+        // begins the output schema; `run` made each output column `rows` long and without
+        // nulls, and `output_schema` has just checked that their types are those of the
+        // schema's output fields; the version column is `rows` non-null `UInt64`s.
+        unsafe { RecordBatch::new_unchecked(schema, columns, batch.num_rows()) }
     }
 
     /// The model version, `rows` times. Batches mostly come in one size, so the column of the
@@ -311,9 +350,15 @@ impl ColumnScorer {
         self.versions.clone()
     }
 
-    fn output_schema(&mut self, input: SchemaRef, outputs: &[ArrayRef]) -> SchemaRef {
-        if let Some((seen, built)) = &self.schemas
-            && (Arc::ptr_eq(seen, &input) || seen == &input)
+    /// The schema of the scored batches of `input`: its fields, then one per output column and
+    /// [`MODEL_VERSION_COLUMN`]. Built once per input schema, unless a model with a dynamic
+    /// output width changes the width of an output.
+    fn output_schema(&mut self, input: &SchemaRef, outputs: &[ArrayRef]) -> SchemaRef {
+        // `score_slice` has just found (or made) the layout of this batch's schema, so it is
+        // not compared with the schema again.
+        let layout = self.layout.as_mut();
+        debug_assert!(layout.as_ref().is_some_and(|layout| layout.fits(input)));
+        if let Some(built) = layout.as_ref().and_then(|layout| layout.output.as_ref())
             && built.fields().len() == input.fields().len() + outputs.len() + 1
             && outputs.iter().zip(&built.fields()[input.fields().len()..]).all(|(column, field)| column.data_type() == field.data_type())
         {
@@ -325,9 +370,19 @@ impl ColumnScorer {
         }
         fields.push(Arc::new(Field::new(MODEL_VERSION_COLUMN, DataType::UInt64, false)));
         let built = Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()));
-        self.schemas = Some((input, built.clone()));
+        if let Some(layout) = layout {
+            layout.output = Some(built.clone());
+        }
         built
     }
+}
+
+/// The layout of `input`, from the cache when the schema is the one it was made for.
+fn layout<'a>(cache: &'a mut Option<Layout>, prepared: &PreparedColumns, input: &SchemaRef) -> Result<&'a Layout, String> {
+    if !cache.as_ref().is_some_and(|layout| layout.fits(input)) {
+        *cache = Some(Layout::of(prepared, input)?);
+    }
+    Ok(cache.as_ref().expect("filled above"))
 }
 
 fn reject(rows: RecordBatch, reason: String) -> ColumnScored {
@@ -340,19 +395,16 @@ struct FeatureColumn<'a> {
     nulls: bool,
 }
 
-/// The batch's feature columns, in the order of the model inputs, checked against the prepared
-/// tensor types.
-fn feature_columns<'a>(prepared: &PreparedColumns, batch: &'a RecordBatch) -> Result<Vec<FeatureColumn<'a>>, String> {
+/// The batch's feature columns (at `features`, found and type-checked by [`Layout::of`]), in
+/// the order of the model inputs.
+fn feature_columns<'a>(prepared: &PreparedColumns, features: &[usize], batch: &'a RecordBatch) -> Result<Vec<FeatureColumn<'a>>, String> {
     let mut columns = Vec::with_capacity(prepared.inputs.len());
-    for ((_, name), spec) in prepared.mapping.inputs.iter().zip(&prepared.inputs) {
-        let column = batch.column_by_name(name).ok_or_else(|| format!("the batch has no column {name:?}"))?;
-        if tensor_type(column.data_type()) != Some((spec.kind, spec.width)) {
-            return Err(format!("column {name:?} is {}, the model's input {:?} needs {:?} × {}", column.data_type(), spec.name, spec.kind, spec.width));
-        }
+    for ((spec, (_, name)), &index) in prepared.inputs.iter().zip(&prepared.mapping.inputs).zip(features) {
+        let column = batch.column(index).as_ref();
         let in_column = |e: String| format!("column {name:?}: {e}");
         columns.push(match spec.kind {
-            ElementKind::F32 => column_matrix::<Float32Type>(column.as_ref()).map(|m| FeatureColumn { values: InputValues::F32(m.values), nulls: m.has_nulls }),
-            ElementKind::I64 => column_matrix::<Int64Type>(column.as_ref()).map(|m| FeatureColumn { values: InputValues::I64(m.values), nulls: m.has_nulls }),
+            ElementKind::F32 => column_matrix::<Float32Type>(column).map(|m| FeatureColumn { values: InputValues::F32(m.values), nulls: m.has_nulls }),
+            ElementKind::I64 => column_matrix::<Int64Type>(column).map(|m| FeatureColumn { values: InputValues::I64(m.values), nulls: m.has_nulls }),
         }
         .map_err(in_column)?);
     }
