@@ -214,17 +214,24 @@ where
 }
 
 /// The rows as Arrow record batches of `batch` rows: `sparse` a `FixedSizeList<Int64, 4>`
-/// column, `dense` a `FixedSizeList<Float32, 4>` one.
+/// column, `dense` a `FixedSizeList<Float32, 4>` one. All batches share one schema, as the
+/// batches of an Arrow reader do (IPC and CSV readers share the `Arc<Schema>`, the Parquet
+/// reader its fields).
 fn record_batches(rows: &[Row], batch: usize) -> Vec<arrow::array::RecordBatch> {
     use arrow::array::{FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
-    use arrow::datatypes::{DataType, Field};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let item = |data_type: DataType| Arc::new(Field::new("item", data_type, false));
+    let (int_item, float_item) = (item(DataType::Int64), item(DataType::Float32));
+    let list = |item: &Arc<Field>| DataType::FixedSizeList(item.clone(), 4);
+    let schema = Arc::new(Schema::new(vec![Field::new("sparse", list(&int_item), false), Field::new("dense", list(&float_item), false)]));
     rows.chunks(batch)
         .map(|chunk| {
             let sparse = Int64Array::from(chunk.iter().flat_map(|r| r.sparse).collect::<Vec<_>>());
             let dense = Float32Array::from(chunk.iter().flat_map(|r| r.dense).collect::<Vec<_>>());
-            let sparse = FixedSizeListArray::try_new(std::sync::Arc::new(Field::new("item", DataType::Int64, false)), 4, std::sync::Arc::new(sparse), None).unwrap();
-            let dense = FixedSizeListArray::try_new(std::sync::Arc::new(Field::new("item", DataType::Float32, false)), 4, std::sync::Arc::new(dense), None).unwrap();
-            RecordBatch::try_from_iter([("sparse", std::sync::Arc::new(sparse) as arrow::array::ArrayRef), ("dense", std::sync::Arc::new(dense) as _)]).unwrap()
+            let sparse = FixedSizeListArray::try_new(int_item.clone(), 4, Arc::new(sparse), None).unwrap();
+            let dense = FixedSizeListArray::try_new(float_item.clone(), 4, Arc::new(dense), None).unwrap();
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(sparse), Arc::new(dense)]).unwrap()
         })
         .collect()
 }
