@@ -5,6 +5,11 @@
 //! in **canonical order** — ascending tick, and within a tick sorted by the record's JSON
 //! encoding. So the same input gives byte-identical files whatever the number of workers or
 //! processes, or the replay speed.
+//!
+//! A JSONL file is written by a thread of its own: the sink hands it 1 MiB chunks (at most four
+//! waiting, so a slow disk slows the sink rather than filling memory) and the worker pays no
+//! `write` system calls. A failed write fails the run, reported at the sink's next chunk or when
+//! it finishes.
 
 pub mod kafka;
 mod operator;
