@@ -27,6 +27,10 @@
 //! and holds its capability at the smallest watermark among unfinished segments; that is the
 //! source's contribution to the frontier.
 //!
+//! A JSONL segment that is being read in full flow gets a read-ahead thread (up to four in a
+//! process, two 1 MiB chunks ahead each), so the worker does not wait on `read` system calls;
+//! the bytes and their order are those of plain reads.
+//!
 //! # Flow control and speed
 //! A source does not read more than [`ReplaySource::max_ahead_ms`] of event time ahead of what the
 //! pipeline's sink has retired, so memory stays bounded on long replays. With

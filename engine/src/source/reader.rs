@@ -5,6 +5,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use serde::de::DeserializeOwned;
 
@@ -78,10 +80,17 @@ fn decode_time_field(line: &[u8], time: &TimeSpec) -> Result<i64, String> {
 /// The lines of a JSONL file that *start* in the byte range `[start, end)`.
 ///
 /// Lines are sliced out of a large buffer in place (no copy per line): the reader refills the
-/// buffer with big reads, so the per-line cost is a `memchr` and the decode.
+/// buffer with big reads, so the per-line cost is a `memchr` and the decode. Once its reads are
+/// full-sized, a segment's file is read by a [`ReadAhead`] thread (at most
+/// `MAX_READ_AHEAD_THREADS` in a process), whose chunks become the buffer in turn.
 pub struct JsonLinesReader<T> {
     name: String,
-    file: File,
+    /// Read by the worker itself (`None` while a read-ahead thread has the file).
+    file: Option<File>,
+    /// The thread reading the file ahead of the worker, once the segment is in full flow.
+    ahead: Option<ReadAhead>,
+    /// Whether a read-ahead thread has been tried: a segment gets one at most.
+    ahead_tried: bool,
     path: PathBuf,
     /// Bytes read from the file; `buf[consumed..filled]` is not yet split into lines.
     buf: Vec<u8>,
@@ -119,7 +128,9 @@ impl<T: DeserializeOwned> JsonLinesReader<T> {
         }
         Ok(JsonLinesReader {
             name: path.display().to_string(),
-            file,
+            file: Some(file),
+            ahead: None,
+            ahead_tried: false,
             path: path.to_owned(),
             buf: vec![0; FIRST_READ],
             consumed: 0,
@@ -143,8 +154,37 @@ impl<T: DeserializeOwned> JsonLinesReader<T> {
     }
 
     /// Moves the unconsumed tail to the front and reads more; grows the buffer when one line
-    /// fills it. Sets `eof` when the file has no more bytes.
+    /// fills it. Sets `eof` when the file has no more bytes. Once the reads are full-sized, a
+    /// read-ahead thread takes over the file (see [`ReadAhead`]) until the segment's end.
     fn refill(&mut self) -> Result<(), EngineError> {
+        if !self.ahead_tried && self.buf.len() >= READ_CHUNK && self.offset < self.end {
+            self.ahead_tried = true;
+            self.start_read_ahead();
+        }
+        if let Some(ahead) = &self.ahead {
+            match ahead.chunks.recv() {
+                Ok(AheadChunk::Bytes(chunk)) => {
+                    self.take_chunk(chunk);
+                    return Ok(());
+                }
+                Ok(AheadChunk::Stopped(file)) => self.file = Some(file),
+                Ok(AheadChunk::Failed(error)) => {
+                    self.ahead = None;
+                    self.eof = true;
+                    return Err(EngineError::read(&self.path, error));
+                }
+                Err(_) => {
+                    self.ahead = None;
+                    self.eof = true;
+                    return Err(EngineError::read(&self.path, std::io::Error::other("the read-ahead thread stopped")));
+                }
+            }
+            self.ahead = None;
+        }
+        let Some(file) = self.file.as_mut() else {
+            self.eof = true;
+            return Err(EngineError::read(&self.path, std::io::Error::other("the file was lost to a failed read")));
+        };
         self.buf.copy_within(self.consumed..self.filled, 0);
         self.filled -= self.consumed;
         self.consumed = 0;
@@ -152,7 +192,7 @@ impl<T: DeserializeOwned> JsonLinesReader<T> {
             self.buf.resize(self.buf.len() * 2, 0);
         }
         loop {
-            match self.file.read(&mut self.buf[self.filled..]) {
+            match file.read(&mut self.buf[self.filled..]) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(());
@@ -164,6 +204,43 @@ impl<T: DeserializeOwned> JsonLinesReader<T> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(EngineError::read(&self.path, e)),
             }
+        }
+    }
+
+    /// Hands the file to a read-ahead thread, when one may start: it reads from where the
+    /// worker's reads have got to, up to the segment's end.
+    fn start_read_ahead(&mut self) {
+        let read_to = self.offset + (self.filled - self.consumed) as u64;
+        if self.end.saturating_sub(read_to) < 2 * READ_CHUNK as u64 {
+            return; // little left: not worth a thread
+        }
+        let Some(file) = self.file.take() else { return };
+        match ReadAhead::start(file, read_to, self.end) {
+            Ok(ahead) => self.ahead = Some(ahead),
+            Err(file) => self.file = Some(file),
+        }
+    }
+
+    /// Continues the buffer with a chunk from the read-ahead thread: the unconsumed tail (the
+    /// start of a line) goes into the chunk's headroom just before its bytes, so the chunk
+    /// becomes the buffer without copying it.
+    fn take_chunk(&mut self, mut chunk: Vec<u8>) {
+        let tail = self.filled - self.consumed;
+        if tail <= READ_AHEAD_HEADROOM {
+            let at = READ_AHEAD_HEADROOM - tail;
+            chunk[at..READ_AHEAD_HEADROOM].copy_from_slice(&self.buf[self.consumed..self.filled]);
+            let used = std::mem::replace(&mut self.buf, chunk);
+            self.consumed = at;
+            self.filled = self.buf.len();
+            self.ahead.as_ref().expect("reading ahead").give_back(used);
+        } else {
+            // A line longer than the headroom so far: append the chunk to it.
+            self.buf.copy_within(self.consumed..self.filled, 0);
+            self.buf.truncate(tail);
+            self.buf.extend_from_slice(&chunk[READ_AHEAD_HEADROOM..]);
+            self.consumed = 0;
+            self.filled = self.buf.len();
+            self.ahead.as_ref().expect("reading ahead").give_back(chunk);
         }
     }
 
@@ -231,12 +308,114 @@ impl<T: DeserializeOwned> SegmentReader<T> for JsonLinesReader<T> {
         // One shared-counter update per call, not per line: workers share the counters.
         self.metrics.bytes_read.add(self.offset - started_at);
         if matches!(result, Ok(true)) {
-            self.buf = Vec::new(); // a finished segment keeps no buffer
+            self.buf = Vec::new(); // a finished segment keeps no buffer, nor a thread
+            self.ahead = None;
         }
         result
     }
     fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// Bytes free at the start of each read-ahead chunk, for the start of a line that the
+/// previous chunk ended in the middle of.
+const READ_AHEAD_HEADROOM: usize = 64 << 10;
+/// Chunks read ahead that may wait for the worker (memory: this many MiB per reading segment).
+const READ_AHEAD_CHUNKS: usize = 2;
+/// Read-ahead threads in the process at most. A replay reads its segments in turns (the one
+/// furthest behind first); segments beyond this many read on their worker, as before.
+const MAX_READ_AHEAD_THREADS: usize = 4;
+static READ_AHEAD_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// A thread that reads a JSONL segment ahead of its worker, so that the worker does not pay
+/// the `read` system calls (the kernel's copy from the page cache: several percent of a
+/// replay) and finds the next megabyte ready. It reads `READ_CHUNK` bytes at a time after
+/// [`READ_AHEAD_HEADROOM`] free bytes, stops at the segment's end and hands the file back
+/// (the worker reads the rest of the last line itself), or passes on a read error.
+struct ReadAhead {
+    chunks: Receiver<AheadChunk>,
+    recycled: SyncSender<Vec<u8>>,
+}
+
+enum AheadChunk {
+    /// The next bytes of the file, in `chunk[READ_AHEAD_HEADROOM..]`.
+    Bytes(Vec<u8>),
+    /// The thread has read past the segment's end or to the end of the file: the file, at the
+    /// position after the last chunk.
+    Stopped(File),
+    Failed(std::io::Error),
+}
+
+impl ReadAhead {
+    /// Starts reading `file` from `position` (where it is) to `end`; gives the file back if
+    /// no thread may or can start.
+    fn start(file: File, position: u64, end: u64) -> Result<Self, File> {
+        if READ_AHEAD_THREADS.fetch_add(1, Ordering::AcqRel) >= MAX_READ_AHEAD_THREADS {
+            READ_AHEAD_THREADS.fetch_sub(1, Ordering::AcqRel);
+            return Err(file);
+        }
+        let (send_chunk, chunks) = sync_channel(READ_AHEAD_CHUNKS);
+        let (recycled, reuse) = sync_channel::<Vec<u8>>(READ_AHEAD_CHUNKS + 2);
+        // The file goes to the thread, and comes back if it cannot start.
+        let handoff = Arc::new(std::sync::Mutex::new(Some(file)));
+        let thread_file = handoff.clone();
+        let started = std::thread::Builder::new().name("weir-read-ahead".into()).spawn(move || {
+            let file = thread_file.lock().unwrap().take().expect("the file is handed over once");
+            read_ahead(file, position, end, &send_chunk, &reuse);
+            READ_AHEAD_THREADS.fetch_sub(1, Ordering::AcqRel);
+        });
+        match started {
+            Ok(_) => Ok(ReadAhead { chunks, recycled }),
+            Err(_) => {
+                READ_AHEAD_THREADS.fetch_sub(1, Ordering::AcqRel);
+                Err(handoff.lock().unwrap().take().expect("the thread did not start"))
+            }
+        }
+    }
+
+    /// Returns a used buffer for the thread to fill again (dropped when it has enough).
+    fn give_back(&self, buffer: Vec<u8>) {
+        if buffer.capacity() == READ_AHEAD_HEADROOM + READ_CHUNK {
+            let _ = self.recycled.try_send(buffer);
+        }
+    }
+}
+
+/// The read-ahead thread's loop. It ends when the worker drops its [`ReadAhead`] (the channel
+/// closes), at the segment's end, at the end of the file, or at a read error.
+fn read_ahead(mut file: File, mut position: u64, end: u64, chunks: &SyncSender<AheadChunk>, reuse: &Receiver<Vec<u8>>) {
+    loop {
+        if position >= end {
+            let _ = chunks.send(AheadChunk::Stopped(file));
+            return;
+        }
+        let mut chunk = reuse.try_recv().unwrap_or_else(|_| Vec::with_capacity(READ_AHEAD_HEADROOM + READ_CHUNK));
+        chunk.resize(READ_AHEAD_HEADROOM + READ_CHUNK, 0);
+        let read = loop {
+            match file.read(&mut chunk[READ_AHEAD_HEADROOM..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let sent = match read {
+            Ok(0) => {
+                let _ = chunks.send(AheadChunk::Stopped(file));
+                return;
+            }
+            Ok(n) => {
+                chunk.truncate(READ_AHEAD_HEADROOM + n);
+                position += n as u64;
+                chunks.send(AheadChunk::Bytes(chunk))
+            }
+            Err(error) => {
+                let _ = chunks.send(AheadChunk::Failed(error));
+                return;
+            }
+        };
+        if sent.is_err() {
+            return; // the worker has let go of the segment
+        }
     }
 }
 
@@ -523,6 +702,51 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let got = read_all(&path, 0, u64::MAX);
         assert_eq!(got, vec![Ok((1, long.len())), Err(format!("line 3 (byte {})", long.len() + 19)), Ok((2, 2)), Ok((3, 1))]);
+    }
+
+    /// A file of several read-ahead chunks, with lines longer than a chunk's headroom and one
+    /// longer than a chunk: every line once, in order, whether a segment reads ahead or not
+    /// (more segments at once than read-ahead threads may run).
+    #[test]
+    fn segments_read_ahead_give_every_line_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jsonl");
+        let pad = |i: usize| match i % 1000 {
+            7 => READ_AHEAD_HEADROOM + 5,
+            500 => 3 * READ_AHEAD_HEADROOM,
+            _ if i == 2345 => READ_CHUNK + 11,
+            _ => i % 97,
+        };
+        let rows = 40_000;
+        let text: String = (0..rows).map(|i| format!("{{\"ts\":{i},\"pad\":\"{}\"}}\n", "z".repeat(pad(i)))).collect();
+        std::fs::write(&path, &text).unwrap();
+        let len = text.len() as u64;
+        assert!(len > 8 * READ_CHUNK as u64);
+        let expected: Vec<(i64, usize)> = (0..rows).map(|i| (i as i64, pad(i))).collect();
+        for pieces in [1u64, 3, 8] {
+            let size = len.div_ceil(pieces);
+            let bounds: Vec<(u64, u64)> = (0..pieces).map(|p| (p * size, ((p + 1) * size).min(len))).collect();
+            // All segments open at once and read in turns, as a replay reads them.
+            let mut readers: Vec<_> = bounds.iter().map(|&(start, end)| JsonLinesReader::<Row>::open(&path, start, end, TimeSpec::millis("ts"), Metrics::default()).unwrap()).collect();
+            let mut outs: Vec<Vec<Decoded<Row>>> = readers.iter().map(|_| Vec::new()).collect();
+            let mut done = vec![false; readers.len()];
+            while done.iter().any(|d| !d) {
+                for (i, reader) in readers.iter_mut().enumerate() {
+                    if !done[i] {
+                        done[i] = reader.read(700, &mut outs[i]).unwrap();
+                    }
+                }
+            }
+            let got: Vec<(i64, usize)> = outs
+                .into_iter()
+                .flatten()
+                .map(|item| match item {
+                    Decoded::Record(r) => (r.time, r.data.pad.len()),
+                    Decoded::Bad(bad) => panic!("{} {}", bad.position, bad.reason),
+                })
+                .collect();
+            assert_eq!(got, expected, "{pieces} pieces");
+        }
     }
 
     #[test]
