@@ -273,7 +273,8 @@ impl ColumnScorer {
         };
         if !features_clean(&columns) {
             drop(columns);
-            let bad = bad_rows(&self.prepared, &batch);
+            let features = &self.layout.as_ref().expect("found for this batch").features;
+            let bad = bad_rows(&self.prepared, features, &batch);
             return self.split_off(batch, &bad, "a feature is null or not finite (features must be finite)", out);
         }
         let session = self.session.as_mut().expect("checked above");
@@ -423,11 +424,12 @@ fn features_clean(columns: &[FeatureColumn<'_>]) -> bool {
     })
 }
 
-/// The rows of `batch` with a null or a non-finite float feature (the rare case: row by row).
-fn bad_rows(prepared: &PreparedColumns, batch: &RecordBatch) -> BooleanArray {
+/// The rows of `batch` with a null or a non-finite float feature, its feature columns at
+/// `features` (the rare case: row by row).
+fn bad_rows(prepared: &PreparedColumns, features: &[usize], batch: &RecordBatch) -> BooleanArray {
     let mut bad = vec![false; batch.num_rows()];
-    for ((_, name), spec) in prepared.mapping.inputs.iter().zip(&prepared.inputs) {
-        let Some(column) = batch.column_by_name(name) else { continue };
+    for (spec, &index) in prepared.inputs.iter().zip(features) {
+        let column = batch.column(index);
         let list = column.as_any().downcast_ref::<FixedSizeListArray>();
         let floats = if spec.kind == ElementKind::F32 { column_matrix::<Float32Type>(column.as_ref()).ok() } else { None };
         for (row, bad) in bad.iter_mut().enumerate() {

@@ -74,10 +74,10 @@ const FILE_CHUNK: usize = 1 << 20;
 /// sink waits rather than gathering the whole output in memory.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// A file written by a thread of its own: the worker gathers bytes into a large chunk and hands
-/// the full chunk over, so it pays neither the `write` system calls (the kernel's copy into the
-/// page cache and the file system's bookkeeping, a few percent of a scoring pipeline) nor a
-/// copy of its own. Emptied chunks come back to be filled again. A failed write ends the
+/// A file written by a thread of its own: the worker gathers bytes into a large chunk (the one
+/// copy a `BufWriter` makes too) and hands the full chunk over, so it does not pay the `write`
+/// system calls (the kernel's copy into the page cache and the file system's bookkeeping, a few
+/// percent of a scoring pipeline). Emptied chunks come back to be filled again. A failed write ends the
 /// thread, and the sink learns of it at the next chunk it hands over, or at [`Write::flush`].
 struct BackgroundFile {
     chunk: Vec<u8>,

@@ -162,24 +162,23 @@ impl<T: DeserializeOwned> JsonLinesReader<T> {
             self.start_read_ahead();
         }
         if let Some(ahead) = &self.ahead {
-            match ahead.chunks.recv() {
+            let failure = match ahead.chunks.recv() {
                 Ok(AheadChunk::Bytes(chunk)) => {
                     self.take_chunk(chunk);
                     return Ok(());
                 }
-                Ok(AheadChunk::Stopped(file)) => self.file = Some(file),
-                Ok(AheadChunk::Failed(error)) => {
-                    self.ahead = None;
-                    self.eof = true;
-                    return Err(EngineError::read(&self.path, error));
+                Ok(AheadChunk::Stopped(file)) => {
+                    self.file = Some(file);
+                    None
                 }
-                Err(_) => {
-                    self.ahead = None;
-                    self.eof = true;
-                    return Err(EngineError::read(&self.path, std::io::Error::other("the read-ahead thread stopped")));
-                }
-            }
+                Ok(AheadChunk::Failed(error)) => Some(error),
+                Err(_) => Some(std::io::Error::other("the read-ahead thread stopped")),
+            };
             self.ahead = None;
+            if let Some(error) = failure {
+                self.eof = true;
+                return Err(EngineError::read(&self.path, error));
+            }
         }
         let Some(file) = self.file.as_mut() else {
             self.eof = true;
@@ -321,7 +320,9 @@ impl<T: DeserializeOwned> SegmentReader<T> for JsonLinesReader<T> {
 /// Bytes free at the start of each read-ahead chunk, for the start of a line that the
 /// previous chunk ended in the middle of.
 const READ_AHEAD_HEADROOM: usize = 64 << 10;
-/// Chunks read ahead that may wait for the worker (memory: this many MiB per reading segment).
+/// Chunks read ahead that may wait for the worker. With the one being read, the worker's
+/// buffer and as many emptied ones kept for reuse, a reading segment holds at most
+/// `2 * READ_AHEAD_CHUNKS + 2` chunks of a little over 1 MiB.
 const READ_AHEAD_CHUNKS: usize = 2;
 /// Read-ahead threads in the process at most. A replay reads its segments in turns (the one
 /// furthest behind first); segments beyond this many read on their worker, as before.
@@ -356,22 +357,21 @@ impl ReadAhead {
             return Err(file);
         }
         let (send_chunk, chunks) = sync_channel(READ_AHEAD_CHUNKS);
-        let (recycled, reuse) = sync_channel::<Vec<u8>>(READ_AHEAD_CHUNKS + 2);
-        // The file goes to the thread, and comes back if it cannot start.
-        let handoff = Arc::new(std::sync::Mutex::new(Some(file)));
-        let thread_file = handoff.clone();
+        let (recycled, reuse) = sync_channel::<Vec<u8>>(READ_AHEAD_CHUNKS);
+        // The file is sent once the thread runs, so that it stays here if none can start.
+        let (send_file, take_file) = sync_channel::<File>(1);
         let started = std::thread::Builder::new().name("weir-read-ahead".into()).spawn(move || {
-            let file = thread_file.lock().unwrap().take().expect("the file is handed over once");
-            read_ahead(file, position, end, &send_chunk, &reuse);
+            if let Ok(file) = take_file.recv() {
+                read_ahead(file, position, end, &send_chunk, &reuse);
+            }
             READ_AHEAD_THREADS.fetch_sub(1, Ordering::AcqRel);
         });
-        match started {
-            Ok(_) => Ok(ReadAhead { chunks, recycled }),
-            Err(_) => {
-                READ_AHEAD_THREADS.fetch_sub(1, Ordering::AcqRel);
-                Err(handoff.lock().unwrap().take().expect("the thread did not start"))
-            }
+        if started.is_err() {
+            READ_AHEAD_THREADS.fetch_sub(1, Ordering::AcqRel);
+            return Err(file);
         }
+        send_file.send(file).expect("the thread waits for its file");
+        Ok(ReadAhead { chunks, recycled })
     }
 
     /// Returns a used buffer for the thread to fill again (dropped when it has enough).
